@@ -1,0 +1,5 @@
+"""Command line (placeholder while the foundation lands)."""
+
+
+def main(argv=None) -> int:
+    return 0

@@ -1,0 +1,1 @@
+"""Primitives every subsystem is assembled from: servers, connections, memory, DNS, resilience."""

@@ -1,0 +1,1 @@
+"""Subsystems assembled from primitives: DynamoDB DNS automation, EC2, NLB, services, labs."""

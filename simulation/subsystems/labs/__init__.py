@@ -1,0 +1,1 @@
+"""Labs: small models that let one primitive be studied alone, each a scenario section."""
