@@ -198,6 +198,8 @@ class MemoryModel:
             "sigsegv": c.sigsegv_fault,
             "major": self._major,
         }
+        self._data = c.memory_access
+        self._pt_cache = c.page_table_cache
         self._memo: dict[int, float] = {}
 
     # -- geometry ---------------------------------------------------------------------------
@@ -253,7 +255,7 @@ class MemoryModel:
 
     def _walk_cycles(self, pages: int) -> float:
         """Mean cycles of one page walk when the working set spans `pages` pages."""
-        cache = self.config.page_table_cache
+        cache = self._pt_cache
         cycles = 0.0
         entries = pages
         for _ in range(self.walk_levels):
@@ -263,23 +265,26 @@ class MemoryModel:
             entries = -(-entries // ENTRIES_PER_TABLE)
         return cycles
 
+    def _terms(self, ws: int) -> tuple[float, float, float, float, float, float]:
+        """Per access: L1 hit, L1-or-L2 hit, walk cycles, TLB s, major-fault ratio, fault s."""
+        h1 = self._l1_reach / ws if ws > self._l1_reach else 1.0
+        h12 = self._l2_reach / ws if ws > self._l2_reach else 1.0
+        miss = 1.0 - h12
+        walk = self._walk_cycles(-(-ws // self.page)) if miss > 0 else 0.0
+        tlb_cost = ((1.0 - h1) * self._l2_hit + miss * walk) * self._cycle
+        major = major_fault_ratio(ws, self.config.memory_limit)
+        return h1, h12, walk, tlb_cost, major, major * self._major
+
     def breakdown(self, working_set: int) -> Breakdown:
         """The full decomposition of one access's cost at `working_set` bytes."""
         ws = max(int(working_set), 1)
-        pages = self.pages(ws)
-        h1 = min(1.0, self._l1_reach / ws)
-        h12 = min(1.0, self._l2_reach / ws)
-        miss = 1.0 - h12
-        walk = self._walk_cycles(pages) if miss > 0 else 0.0
-        tlb_cost = ((1.0 - h1) * self._l2_hit + miss * walk) * self._cycle
-        major = major_fault_ratio(ws, self.config.memory_limit)
-        fault = major * self._major
+        h1, h12, walk, tlb_cost, major, fault = self._terms(ws)
         return Breakdown(
             working_set=ws,
-            pages=pages,
+            pages=self.pages(ws),
             tlb_l1_hit=h1,
             tlb_l2_hit=h12 - h1,
-            tlb_miss=miss,
+            tlb_miss=1.0 - h12,
             walk_levels=self.walk_levels,
             walk_cycles=walk,
             tlb_cost=tlb_cost,
@@ -294,7 +299,8 @@ class MemoryModel:
         if cost is None:
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
-            cost = self._memo[working_set] = self.breakdown(working_set).access_cost
+            terms = self._terms(max(int(working_set), 1))
+            cost = self._memo[working_set] = self._data + terms[3] + terms[5]
         return cost
 
     def service_time(self, working_set: int, accesses: int | None = None) -> float:
