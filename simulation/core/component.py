@@ -47,7 +47,7 @@ class Action:
 
 
 Detector = Callable[["Results"], float | None]
-"""Computes a milestone's sim time from the records of a finished run, or None if it did not happen."""
+"""A milestone's sim time computed from the records of a finished run (None: it did not happen)."""
 
 
 class Component:

@@ -101,11 +101,11 @@ def parse_size(value: Any) -> int:
         raise UnitError(f"unknown size unit {unit!r} in {value!r} (known: {known})")
     if number < 0:
         raise UnitError(f"expected a non-negative size, got {value!r}")
-    return int(round(number * _SIZE_UNITS[unit]))
+    return round(number * _SIZE_UNITS[unit])
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """ISO-8601 with an explicit UTC offset (`2025-10-19T23:00:00-07:00`); naive times are refused."""
+    """ISO-8601 with an explicit offset (`2025-10-19T23:00:00-07:00`); naive times are refused."""
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, str):
