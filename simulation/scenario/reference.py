@@ -58,10 +58,7 @@ def _type_name(tp: Any) -> str:
 def _default(field: Any) -> str:
     if field.is_required():
         return "**required**"
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if value is PydanticUndefined or value is None:
         return "-"
     if isinstance(value, BaseModel):
