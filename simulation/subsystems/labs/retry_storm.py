@@ -175,8 +175,11 @@ class PolicyRun(Component):
                 "trial_done", f"trial={trial} calls={self.calls[trial]} time={work_time:.4f}"
             )
 
-    def statistics(self, results: Results) -> dict[str, Any]:
-        """Means over finished trials, and per-client completion quantiles (seconds)."""
+    def figures(self) -> dict[str, Any]:
+        """Means over finished trials, and per-client completion quantiles (seconds).
+
+        Not the `statistics` hook: the lab reports every policy's figures side by side.
+        """
         done = self._trial_calls.count
         return {
             "calls": round(self._trial_calls.mean(), 2) if done else None,
@@ -227,7 +230,7 @@ class RetryStormLab(Component):
             "clients": self.config.clients,
             "trials": self.config.trials,
         }
-        per = {run.policy: run.statistics(results) for run in self.runs}
+        per = {run.policy: run.figures() for run in self.runs}
         for policy, figures in per.items():
             for key, value in figures.items():
                 stats[f"{policy}_{key}"] = value
