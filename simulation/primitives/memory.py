@@ -314,7 +314,9 @@ class MemoryServiceTime:
 
     working set = `base` + `per_item` x items tracked, where items tracked is the server's queue
     depth (waiting plus in service) plus any `extra_items` the caller keeps (leases, connections).
-    A restart that empties the queue therefore also shrinks the working set.
+    A restart that empties the queue therefore also shrinks the working set. Plug it into a
+    server with `servers.state_dependent(MemoryServiceTime(...))`, which calls it with the items
+    the server holds (waiting + in service).
     """
 
     __slots__ = ("base", "extra_items", "model", "per_item")
