@@ -1,0 +1,144 @@
+"""Load profiles: a piecewise-constant Poisson arrival rate over time, shared by labs.
+
+A profile is written in YAML as a list of steps, each holding its rate from its `at` until the
+next step's `at` (the last one until the end of the run):
+
+    load:
+      - {at: "0 s", rate: "50/s"}
+      - {at: "10 min", rate: "120/s"}
+
+Before the first step the rate is zero. Arrivals are a non-homogeneous Poisson process drawn
+exactly: within a step the gaps are exponential; a gap that would cross into the next step is
+discarded and redrawn from the boundary at the new rate (the exponential is memoryless, so this
+is exact, not an approximation).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import random
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Annotated, Any
+
+import simpy
+from pydantic import AfterValidator, Field
+
+from simulation.core.config import SectionConfig
+from simulation.core.units import Duration, Rate
+
+
+class LoadStep(SectionConfig):
+    """One step of a load profile: from `at` on, arrivals come at `rate` (Poisson)."""
+
+    at: Duration = Field(
+        "0 s", description="When this rate starts, counted from the scenario start."
+    )
+    rate: Rate = Field("10/s", description="Mean arrival rate from `at` until the next step.")
+
+
+def _check_steps(steps: tuple[LoadStep, ...]) -> tuple[LoadStep, ...]:
+    if not steps:
+        raise ValueError("a load profile needs at least one step, e.g. [{at: '0 s', rate: '10/s'}]")
+    for prev, step in itertools.pairwise(steps):
+        if step.at <= prev.at:
+            raise ValueError(
+                f"load steps must be in increasing order of 'at' "
+                f"(a step at {step.at:g} s follows one at {prev.at:g} s)"
+            )
+    return steps
+
+
+LoadSteps = Annotated[tuple[LoadStep, ...], AfterValidator(_check_steps)]
+"""A validated, ordered list of load steps (the YAML form of a profile)."""
+
+
+def steps(*pairs: tuple[Any, Any]) -> tuple[LoadStep, ...]:
+    """Shorthand for code and tests: `steps(("0 s", "50/s"), ("10 min", "120/s"))`."""
+    return _check_steps(tuple(LoadStep(at=at, rate=rate) for at, rate in pairs))
+
+
+class LoadProfile:
+    """The runtime form of a profile: rate lookups, integrals and exact Poisson arrivals."""
+
+    __slots__ = ("rates", "starts")
+
+    def __init__(self, load: Sequence[LoadStep]) -> None:
+        _check_steps(tuple(load))
+        self.starts = [s.at for s in load]
+        self.rates = [s.rate for s in load]
+
+    def rate_at(self, t: float) -> float:
+        """The arrival rate holding at time `t` (0 before the first step)."""
+        i = bisect.bisect_right(self.starts, t) - 1
+        return self.rates[i] if i >= 0 else 0.0
+
+    def expected(self, t0: float, t1: float) -> float:
+        """Expected number of arrivals in [t0, t1): the integral of the rate."""
+        total = 0.0
+        starts, rates = self.starts, self.rates
+        for i, (s, r) in enumerate(zip(starts, rates, strict=True)):
+            e = starts[i + 1] if i + 1 < len(starts) else math.inf
+            lo, hi = max(s, t0), min(e, t1)
+            if hi > lo:
+                total += (hi - lo) * r
+        return total
+
+    def next_arrival(self, t: float, rng: random.Random) -> float:
+        """The first arrival after `t` (math.inf if the rate stays zero from here on)."""
+        starts, rates = self.starts, self.rates
+        n = len(starts)
+        i = bisect.bisect_right(starts, t) - 1
+        if i < 0:
+            t, i = starts[0], 0
+        while True:
+            end = starts[i + 1] if i + 1 < n else math.inf
+            r = rates[i]
+            if r > 0.0:
+                candidate = t + rng.expovariate(r)
+                if candidate < end:
+                    return candidate
+            if end == math.inf:
+                return math.inf
+            t, i = end, i + 1
+
+    def arrivals(self, t0: float, t1: float, rng: random.Random) -> Iterator[float]:
+        """Arrival times in [t0, t1), without simpy (for analysis and tests)."""
+        t = self.next_arrival(t0, rng)
+        while t < t1:
+            yield t
+            t = self.next_arrival(t, rng)
+
+
+def poisson_process(
+    env: simpy.Environment,
+    profile: LoadProfile,
+    rng: random.Random,
+    emit: Callable[[], None],
+) -> Generator[simpy.Event, Any, None]:
+    """A simpy process calling `emit()` at each arrival of `profile` (ends when the rate stays 0).
+
+    Use as `env.process(poisson_process(env, profile, rng, on_arrival))`. Draws the same
+    sequence as `profile.arrivals` (walking the steps in place of a lookup per arrival).
+    """
+    timeout = env.timeout
+    expovariate = rng.expovariate
+    starts, rates = profile.starts, profile.rates
+    n = len(starts)
+    t = env.now
+    for i in range(n):
+        end = starts[i + 1] if i + 1 < n else math.inf
+        if end <= t:
+            continue
+        t = max(t, starts[i])
+        rate = rates[i]
+        if rate > 0.0:
+            while True:
+                t += expovariate(rate)
+                if t >= end:
+                    break
+                delay = t - env.now
+                yield timeout(delay if delay > 0.0 else 0.0)
+                emit()
+        t = end
