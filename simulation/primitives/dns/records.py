@@ -1,0 +1,210 @@
+"""Record sets and change batches, Route 53 style, on dnspython names and rdatasets.
+
+A `RecordSet` is what Route 53 calls a resource record set: an owner name (`dns.name.Name`), a
+type, and either data (an immutable `dns.rdataset.Rdataset`, which carries the TTL) or an *alias*
+to another name of the same zone (answered as if the target's data were the owner's, with the
+target's TTL). Weighted routing gives several record sets of one name and type a `set_id` and a
+`weight`; a query gets one of them with probability weight / sum of weights.
+
+A `ChangeBatch` is a list of `Change`s (CREATE, DELETE, UPSERT) plus `Condition`s, applied
+all-or-nothing (see `zone.ZoneState.apply`). Route 53 itself reports every refusal as
+`InvalidChangeBatch`; here the refusals a concurrent writer causes (a condition no longer holds,
+a DELETE whose values changed, a CREATE of something that now exists) are `ChangeConflict`, and
+the ones no retry can fix (an alias to a name that has no records) are `InvalidChangeBatch`, so a
+caller can tell contention from a broken state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdataset
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
+
+A = dns.rdatatype.A
+TXT = dns.rdatatype.TXT
+SOA = dns.rdatatype.SOA
+IN = dns.rdataclass.IN
+
+RdataType = dns.rdatatype.RdataType
+
+
+class HashedName(dns.name.Name):
+    """A `dns.name.Name` with a strong, case-insensitive hash computed once.
+
+    dnspython hashes a name character by character on every dict lookup, and its hash collides
+    for names such as `g59.x` and `g60.x` (each collision then costs a full comparison). Record
+    tables are looked up constantly, so the names the DNS primitive stores are HashedNames.
+    A HashedName equals the plain Name with the same labels but hashes differently: every
+    entry point of this package converts names with `name()`, so never mix the two as keys of
+    one dict outside it.
+    """
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, labels) -> None:
+        super().__init__(labels)
+        object.__setattr__(self, "_hash", hash(tuple(label.lower() for label in self.labels)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+def name(text: str | dns.name.Name) -> dns.name.Name:
+    """An absolute dnspython name from text (`'dynamodb.us-east-1.amazonaws.com'`, dot optional)
+    or from another Name, with its hash computed once (see `HashedName`)."""
+    if text.__class__ is HashedName:
+        return text
+    if not isinstance(text, dns.name.Name):
+        text = dns.name.from_text(text if text.endswith(".") else text + ".")
+    return HashedName(text.labels)
+
+
+def rdataset(rdtype: RdataType, ttl: int, *texts: str) -> dns.rdataset.Rdataset:
+    """An immutable rdataset of `rdtype` from presentation-format texts."""
+    rds = dns.rdataset.from_text(IN, rdtype, int(ttl), *texts)
+    return dns.rdataset.ImmutableRdataset(rds)
+
+
+def txt_rdataset(ttl: int, value: str) -> dns.rdataset.Rdataset:
+    """A one-string TXT rdataset (built directly: cheaper than parsing presentation text)."""
+    rd = dns.rdtypes.ANY.TXT.TXT(IN, TXT, [value.encode()])
+    return dns.rdataset.ImmutableRdataset(dns.rdataset.from_rdata_list(int(ttl), [rd]))
+
+
+class RecordSet:
+    """One resource record set: data or an alias; optionally a weighted member (set_id, weight).
+
+    Immutable; equality is Route 53's "same values" (name, type, set id, weight, alias target,
+    TTL and rdata), which is what a DELETE or a `Condition` must match.
+    """
+
+    __slots__ = ("_hash", "_key", "alias", "data", "name", "rdtype", "set_id", "weight")
+
+    def __init__(
+        self,
+        owner: dns.name.Name | str,
+        rdtype: RdataType,
+        data: dns.rdataset.Rdataset | None = None,
+        alias: dns.name.Name | str | None = None,
+        set_id: str | None = None,
+        weight: int | None = None,
+    ) -> None:
+        if (data is None) == (alias is None):
+            raise ValueError("a record set has either data or an alias target, not both/neither")
+        if (set_id is None) != (weight is None):
+            raise ValueError("a weighted record set needs both set_id and weight")
+        if weight is not None and weight < 0:
+            raise ValueError(f"weight must be >= 0, got {weight}")
+        if data is not None and not isinstance(data, dns.rdataset.ImmutableRdataset):
+            data = dns.rdataset.ImmutableRdataset(data)
+        self.name = name(owner)
+        self.rdtype = rdtype
+        self.data = data
+        self.alias = None if alias is None else name(alias)
+        self.set_id = set_id
+        self.weight = weight
+        values = None if data is None else (data.ttl, frozenset(data))
+        self._key = (self.name, rdtype, set_id, weight, self.alias, values)
+        self._hash = hash(self._key)
+
+    @property
+    def ttl(self) -> int | None:
+        """The data's TTL; None for an alias (its answers take the target's TTL)."""
+        return None if self.data is None else self.data.ttl
+
+    @property
+    def key(self) -> tuple:
+        """A hashable value identifying the content (used for state hashing)."""
+        return self._key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RecordSet) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"<RecordSet {self.to_text()}>"
+
+    def to_text(self) -> str:
+        rtype = dns.rdatatype.to_text(self.rdtype)
+        routing = "" if self.set_id is None else f" [{self.set_id} weight={self.weight}]"
+        if self.alias is not None:
+            return f"{self.name} {rtype} ALIAS {self.alias}{routing}"
+        values = " ".join(sorted(rd.to_text() for rd in self.data))
+        return f"{self.name} {self.data.ttl} {rtype} {values}{routing}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change of a batch. CREATE fails if the record set exists; DELETE needs an exact match
+    of the current values; UPSERT creates or replaces. Record sets are identified by
+    (name, type, set_id)."""
+
+    action: Literal["CREATE", "DELETE", "UPSERT"]
+    record: RecordSet
+
+
+def create(record: RecordSet) -> Change:
+    return Change("CREATE", record)
+
+
+def delete(record: RecordSet) -> Change:
+    return Change("DELETE", record)
+
+
+def upsert(record: RecordSet) -> Change:
+    return Change("UPSERT", record)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """The batch applies only if the record set (name, type, set_id) now equals `expected`
+    (None: it must not exist). Evaluated against the state before the batch."""
+
+    name: dns.name.Name
+    rdtype: RdataType
+    expected: RecordSet | None
+    set_id: str | None = None
+
+
+def unchanged(owner: dns.name.Name, rdtype: RdataType, current: RecordSet | None) -> Condition:
+    """A condition that the record set read as `current` is still exactly that (compare-and-set)."""
+    set_id = None if current is None else current.set_id
+    return Condition(owner, rdtype, current, set_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """Changes applied all-or-nothing, if every condition holds."""
+
+    changes: tuple[Change, ...]
+    conditions: tuple[Condition, ...] = ()
+    comment: str = ""
+
+    @classmethod
+    def of(
+        cls, changes: Iterable[Change], conditions: Iterable[Condition] = (), comment: str = ""
+    ) -> ChangeBatch:
+        return cls(tuple(changes), tuple(conditions), comment)
+
+
+class ChangeRejected(Exception):
+    """A change batch was refused as a whole; nothing of it was applied."""
+
+
+class ChangeConflict(ChangeRejected):
+    """Refused because the state moved under the writer (condition, DELETE values, CREATE exists):
+    retrying after re-reading may succeed."""
+
+
+class InvalidChangeBatch(ChangeRejected):
+    """Refused because the batch cannot apply to this state (alias to a name with no records, a
+    name outside the zone, mixed weighted and simple record sets): retrying will not help."""
