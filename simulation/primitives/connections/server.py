@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import simpy
 from pydantic import Field
@@ -55,9 +55,6 @@ from .connection import (
     Connection,
     Stream,
 )
-
-if TYPE_CHECKING:
-    from simulation.core.results import Results
 
 ShutdownStrategy = Literal["abrupt", "connection_close", "goaway", "double_goaway"]
 STRATEGIES: tuple[str, ...] = ("abrupt", "connection_close", "goaway", "double_goaway")
@@ -179,6 +176,7 @@ class Server(Component):
     def accept(self, conn: Connection) -> bool:
         """The client's SYN arrives: accept (True) or refuse (False, RST) the connection."""
         if not self.accepting:
+            conn.s_state = S_CLOSED
             return False
         self.accepted += 1
         self.conns[conn] = None
@@ -277,11 +275,7 @@ class Server(Component):
             if state == S_HALF_CLOSED and mode == "immediate":
                 conn.s_state = S_CLOSED
             return
-        if conn.s_active:
-            self.aborted += conn.s_active
-            conn.s_active = 0
-        del self.conns[conn]
-        self._conn_level.set(len(self.conns))
+        self._forget(conn)
         env = self.env
         env.timeout(conn.delay, conn).callbacks.append(conn.pool.on_fin)
         if mode == "immediate":
@@ -290,9 +284,17 @@ class Server(Component):
             conn.s_state = S_HALF_CLOSED
             linger = min(self.config.linger, 2.0 * conn.delay)
             env.timeout(linger, conn).callbacks.append(self._on_linger_end)
-        if self.strategy is not None and not self.conns and self._drained_at is None:
-            self._drained_at = env.now
-            self.event("drained", f"strategy={self.strategy}")
+
+    def _forget(self, conn: Connection) -> None:
+        """Drop `conn` from the open connections (its requests in processing are aborted)."""
+        if conn.s_active:
+            self.aborted += conn.s_active
+            conn.s_active = 0
+        if self.conns.pop(conn, 0) is None:
+            self._conn_level.set(len(self.conns))
+            if self.strategy is not None and not self.conns and self._drained_at is None:
+                self._drained_at = self.env.now
+                self.event("drained", f"strategy={self.strategy}")
 
     def _on_linger_end(self, ev: simpy.Event) -> None:
         conn: Connection = ev.value
@@ -303,15 +305,8 @@ class Server(Component):
         """The client's FIN arrives (it closed an idle connection): close our side too."""
         conn: Connection = ev.value
         if conn.s_state == S_OPEN:
-            self._close_quietly(conn)
+            self._forget(conn)
         conn.s_state = S_CLOSED
-
-    def _close_quietly(self, conn: Connection) -> None:
-        if conn.s_active:
-            self.aborted += conn.s_active
-            conn.s_active = 0
-        self.conns.pop(conn, None)
-        self._conn_level.set(len(self.conns))
 
     def _send_rst(self, conn: Connection) -> None:
         if conn.s_rst:
@@ -396,6 +391,7 @@ class Server(Component):
         ]
 
     def counters(self) -> dict[str, int]:
+        """The server's counters; its owner reports them (a primitive reports nothing itself)."""
         return {
             "accepted": self.accepted,
             "processed": self.processed,
@@ -408,9 +404,6 @@ class Server(Component):
             "forced_closes": self.forced_closes,
             "goaways": self.goaways,
         }
-
-    def statistics(self, results: Results) -> dict[str, Any]:
-        return dict(self.counters())
 
 
 class TargetGroup:
