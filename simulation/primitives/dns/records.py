@@ -110,9 +110,8 @@ class RecordSet:
         self.alias = None if alias is None else name(alias)
         self.set_id = set_id
         self.weight = weight
-        values = None if data is None else (data.ttl, frozenset(data))
-        self._key = (self.name, rdtype, set_id, weight, self.alias, values)
-        self._hash = hash(self._key)
+        self._key: tuple | None = None  # computed on first comparison or hash
+        self._hash = 0
 
     @property
     def ttl(self) -> int | None:
@@ -122,12 +121,22 @@ class RecordSet:
     @property
     def key(self) -> tuple:
         """A hashable value identifying the content (used for state hashing)."""
-        return self._key
+        key = self._key
+        if key is None:
+            data = self.data
+            values = None if data is None else (data.ttl, frozenset(data))
+            key = self._key = (self.name, self.rdtype, self.set_id, self.weight, self.alias, values)
+            self._hash = hash(key)
+        return key
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, RecordSet) and self._key == other._key
+        if self is other:
+            return True
+        return isinstance(other, RecordSet) and self.key == other.key
 
     def __hash__(self) -> int:
+        if self._key is None:
+            self.key  # noqa: B018 - computes and caches the hash
         return self._hash
 
     def __repr__(self) -> str:

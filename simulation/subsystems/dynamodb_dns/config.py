@@ -58,7 +58,7 @@ class EnactorsConfig(SectionConfig):
         description="One Enactor per name (their scopes are `enactor[<name>]`).",
     )
     poll_interval: Duration = Field(
-        "15 s",
+        "30 s",
         description="Mean time between two looks for a newer plan when idle (uniform +/- 50%).",
     )
     transaction_time: Duration = Field(

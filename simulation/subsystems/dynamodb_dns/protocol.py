@@ -93,7 +93,8 @@ class Layout:
         self._plan_of: dict[dns.name.Name, tuple[int, int]] = {}
 
     def _sub(self, prefix: str, kind: str) -> dns.name.Name:
-        return name(dns.name.from_text(f"{prefix}.{kind}", self.origin))
+        labels = tuple(label.encode() for label in prefix.split("."))
+        return name(dns.name.Name((*labels, kind.encode(), *self.origin.labels)))
 
     def plan_name(self, endpoint: int, generation: int) -> dns.name.Name:
         key = (endpoint, generation)
@@ -200,7 +201,7 @@ class Protocol:
         self._plan_records: dict[tuple[int, int], tuple[RecordSet, ...]] = {}
         self._aliases: dict[tuple[dns.name.Name, int], RecordSet] = {}
         self._locks: dict[tuple[int, str, float], RecordSet] = {}
-        self._lock_owner: dict[RecordSet, tuple[str, float]] = {}
+        self._lock_owner: dict[int, tuple[RecordSet, str, float]] = {}
 
     # -- records -------------------------------------------------------------------------
     def plan_records(self, plan: Plan, endpoint: int) -> tuple[RecordSet, ...]:
@@ -247,7 +248,7 @@ class Protocol:
             text = f"owner={owner} expires={until}"
             rec = RecordSet(self.layout.locks[endpoint], TXT, txt_rdataset(0, text))
             self._locks[key] = rec
-            self._lock_owner[rec] = (owner, expires)
+            self._lock_owner[id(rec)] = (rec, owner, expires)
         return rec
 
     # -- reading the zone ----------------------------------------------------------------
@@ -277,14 +278,15 @@ class Protocol:
         lock = zone.record(self.layout.locks[endpoint], TXT)
         if lock is None:
             return None
-        held = self._lock_owner.get(lock)
-        if held is None:
-            text = next(iter(lock.data)).strings[0].decode()
-            fields = dict(part.split("=", 1) for part in text.split())
-            until = fields.get("expires", "never")
-            held = (fields.get("owner", "?"), math.inf if until == "never" else float(until))
-            self._lock_owner[lock] = held
-        return held
+        known = self._lock_owner.get(id(lock))
+        if known is not None and known[0] is lock:
+            return known[1], known[2]
+        text = next(iter(lock.data)).strings[0].decode()
+        fields = dict(part.split("=", 1) for part in text.split())
+        until = fields.get("expires", "never")
+        owner, expires = fields.get("owner", "?"), math.inf if until == "never" else float(until)
+        self._lock_owner[id(lock)] = (lock, owner, expires)
+        return owner, expires
 
     # -- the Planner ---------------------------------------------------------------------
     @staticmethod
