@@ -215,3 +215,30 @@ def test_same_seed_same_run():
 
     assert events(3) == events(3)
     assert events(3) != events(4)
+
+
+def test_the_lab_scenario_runs_through_the_runner():
+    from simulation.runner import simulate as run_scenario
+    from simulation.scenario.load import load_scenario
+
+    result = run_scenario(load_scenario(YAML))
+    assert result.status == "ok", result.expectations
+    m = result.milestones
+    assert m["dns_record_empty"] < m["dns_client_failures_start"] < m["dns_restored"]
+    assert m["dns_restored"] < m["dns_clients_recovered"] <= m["dns_restored"] + 15 + 900
+    # the shorter negative TTL moves the recovery edge with it
+    short = run_scenario(load_scenario(YAML, ['dynamodb_dns.soa_ttl="300 s"'])).milestones
+    assert short["dns_restored"] < short["dns_clients_recovered"] <= short["dns_restored"] + 315
+
+
+def test_planner_bursts_and_history():
+    burst = {"start": "20 min", "duration": "10 min", "interval": "10 s"}
+    comp, _env, _r, m = simulate(
+        40 * 60, 2, planner={"bursts": [burst]}, clients={"count": 0}, **RACY
+    )
+    level = comp.planner.generation
+    in_burst = level.value_at(30 * 60) - level.value_at(20 * 60)
+    outside = level.value_at(20 * 60) - level.value_at(10 * 60)
+    assert 45 <= in_burst <= 75 and 7 <= outside <= 13  # 600 s / 10 s vs 600 s / 60 s
+    assert sorted(comp.planner.history) == list(range(1, comp.planner.latest + 1))
+    assert m["dns_record_empty"] is None  # a burst alone: Enactors just skip generations
