@@ -140,3 +140,12 @@ def test_uncacheable_answers_and_max_ttl():
     resolver.resolve(loop)
     assert resolver.queries == 3  # SERVFAIL (alias loop) is never cached
     assert resolver.resolve(loop).rcode == dns.rcode.SERVFAIL
+
+
+def test_load_replaces_both_states_at_once():
+    _env, server, leaf = setup(propagation=30)
+    empty_it(server)
+    fresh = ZoneState.create(soa_record(ORIGIN), (leaf, TOP_ALIAS))  # version 0 < served version
+    server.load(fresh)
+    assert server.master is fresh and server.served is fresh
+    assert server.answer(TOP, A).answer

@@ -69,7 +69,9 @@ class AuthoritativeDns(Component):
     def load(self, zone: ZoneState) -> None:
         """Replace both states at once (bootstrap: a zone that already existed at start)."""
         self.master = zone
-        self._serve(zone)
+        self.served = zone
+        for watcher in self._served_watchers:
+            watcher(zone)
 
     def _serve(self, state: ZoneState) -> None:
         if state.version < self.served.version and state.origin == self.served.origin:

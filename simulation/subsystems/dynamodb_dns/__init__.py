@@ -4,7 +4,7 @@ A Planner publishes plan generations; independent Enactors apply the newest plan
 in Route 53 transactions and clean up old plans (rules in `protocol`, shared with the exhaustive
 checker `simulation.analysis.dns_race_check`). The hosted zone is served by the DNS primitive's
 `AuthoritativeDns` (name servers lag the change API by `propagation_delay`), and a population of
-busy clients resolves the regional endpoint through caching stub resolvers.
+clients resolves the regional endpoint through caching stub resolvers.
 
 Nothing here schedules a race. Faults are inputs (`slowness`: an Enactor losing its locks or
 committing slowly for a while; `planner.bursts`); if a delayed Enactor's stale plan lands on the
@@ -12,7 +12,8 @@ regional endpoint while another Enactor's clean-up deletes it, the endpoint reso
 addresses, and every later apply is refused until the operator action `dns_manual_repair`.
 
 Levels: `regional_addresses` and `regional_generation` (master state, this scope), `failing`
-(scope `.clients`), `plan_generation` per Enactor, `generation` (`.planner`).
+(scope `.clients`), `plan_generation` (plan taken) and `applied_generation` (last plan written)
+per Enactor, `generation` (`.planner`).
 Milestones: `dns_record_empty`, `dns_client_failures_start`, `dns_restored`,
 `dns_clients_recovered`. Other subsystems get a resolver with `resolver()`.
 """

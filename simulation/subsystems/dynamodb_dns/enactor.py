@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 
 class Enactor(Component):
-    """One Enactor (scope `enactor[<name>]`); `plan_generation` records the plan it works on."""
+    """One Enactor (scope `enactor[<name>]`). Levels: `plan_generation` (the plan it took last),
+    `applied_generation` (the plan of its last committed apply)."""
 
     def __init__(
         self,
@@ -40,6 +41,7 @@ class Enactor(Component):
         self.slowness = [s for s in slowness if s.enactor == name]
         self.state = EnactorState(name, seen=seen)
         self.plan_generation = self.level("plan_generation", "", seen)
+        self.applied_generation = self.level("applied_generation", "", seen)
         self.counts: dict[str, int] = {
             "runs": 0,
             "runs_done": 0,
@@ -138,6 +140,7 @@ class Enactor(Component):
             return
         if intent.step == "apply":
             self.counts["applies"] += 1
+            self.applied_generation.set(self.state.plan)
             self._observe_apply(intent, before, after_zone)
         elif intent.step == "cleanup":
             self.counts["deletions"] += 1
