@@ -195,6 +195,7 @@ def test_goaway_last_stream_id(strategy: str) -> None:
     assert all(w.runs == 1 for _, _, w, _ in b.results)
     # no new stream on the old connection after the GOAWAY reached the client (110 ms)
     assert old.accepted == 1
+    assert b.env.recorder.tallies[("region", "latency")].count == 150  # the owner's records
 
 
 def fleet_refusals(strategy: str, rate: float, rtt: float, clients: int) -> tuple[int, int, int]:

@@ -163,9 +163,10 @@ class ClientPool:
     """Connections to any number of hosts, one pool per host (see module docstring).
 
     Figures are counters on the pool; with an `owner` component, the pool also records a
-    `client_connections` level, a `latency` tally (answered requests) and a `client_errors`
-    tally (one sample per client-visible error) under the owner's scope. Many pools may share
-    an owner.
+    `client_connections` level, a `latency` tally of answered requests (or, with
+    `latency="retried"`, a `retried_latency` tally of those answered after a transparent retry
+    only: far fewer samples) and a `client_errors` tally (one sample per client-visible error)
+    under the owner's scope. Many pools may share an owner.
     """
 
     def __init__(
@@ -175,6 +176,7 @@ class ClientPool:
         rng: random.Random,
         resolve: Resolver,
         owner: Component | None = None,
+        latency: Literal["all", "retried"] = "all",
     ) -> None:
         self.env = env
         self.config = config
@@ -208,9 +210,10 @@ class ClientPool:
         self.server_closes = 0
         """Connections the server closed (FIN seen by the client)."""
         self.goaways_received = 0
+        self._all_latencies = latency == "all"
         if owner is not None:
             self._conn_level = owner.level("client_connections", "connections", initial=0)
-            self._latency = owner.tally("latency", "s")
+            self._latency = owner.tally("latency" if latency == "all" else "retried_latency", "s")
             self._errors = owner.tally("client_errors", "errors")
         else:
             self._conn_level = self._latency = self._errors = None
@@ -264,7 +267,10 @@ class ClientPool:
                 yield env.timeout(delay)
         self.counts[kind] += 1
         latency = env.now - start
-        if kind in (OK, RETRIED_OK):
+        if kind == OK:
+            if self._all_latencies and self._latency is not None:
+                self._latency.observe(latency)
+        elif kind == RETRIED_OK:
             if self._latency is not None:
                 self._latency.observe(latency)
         else:
