@@ -143,9 +143,11 @@ def test_uncacheable_answers_and_max_ttl():
 
 
 def test_load_replaces_both_states_at_once():
-    _env, server, leaf = setup(propagation=30)
+    env, server, leaf = setup(propagation=30)
     empty_it(server)
     fresh = ZoneState.create(soa_record(ORIGIN), (leaf, TOP_ALIAS))  # version 0 < served version
     server.load(fresh)
     assert server.master is fresh and server.served is fresh
     assert server.answer(TOP, A).answer
+    advance(env, 60)  # the emptying commit, still propagating, belonged to the replaced zone
+    assert server.served is fresh

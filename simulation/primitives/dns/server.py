@@ -48,6 +48,7 @@ class AuthoritativeDns(Component):
         self.master = zone
         self.served = zone
         self.commits = 0
+        self._epoch = 0
         self._master_watchers: list[ZoneWatcher] = []
         self._served_watchers: list[ZoneWatcher] = []
         self._responses: dict[tuple, tuple[object, dns.message.Message]] = {}
@@ -63,11 +64,15 @@ class AuthoritativeDns(Component):
         if self.propagation <= 0.0:
             self._serve(state)
         else:
-            self.env.timeout(self.propagation).callbacks.append(lambda _e: self._serve(state))
+            epoch = self._epoch
+            self.env.timeout(self.propagation).callbacks.append(
+                lambda _e: self._serve(state) if epoch == self._epoch else None
+            )
         return state
 
     def load(self, zone: ZoneState) -> None:
         """Replace both states at once (bootstrap: a zone that already existed at start)."""
+        self._epoch += 1  # commits still propagating belong to the replaced zone
         self.master = zone
         self.served = zone
         for watcher in self._served_watchers:
