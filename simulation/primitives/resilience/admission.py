@@ -146,7 +146,10 @@ class WorkQueue:
         owner: Component,
         config: AdmissionConfig | None = None,
         name: str = "waiting",
+        *,
+        record: bool = True,
     ) -> None:
+        """A queue owned by `owner`, recording its depth as the level `name` (if `record`)."""
         config = config or AdmissionConfig()
         self.env = owner.env
         self.owner = owner
@@ -157,7 +160,9 @@ class WorkQueue:
         self.entries: deque[WorkItem] = deque()
         """The waiting items, oldest first (workers read it directly; do not modify it)."""
         self.waiters: deque[Waiter] = deque()
-        self._level = owner.level(name, "items", initial=0)
+        self._handoffs = 0
+        """Waiting items already promised to a woken worker (they will not wait)."""
+        self._level = owner.level(name, "items", initial=0) if record else None
         self.arrivals = 0
         self.rejected = 0
         self.expired = 0
@@ -232,18 +237,25 @@ class WorkQueue:
         return item
 
     def put(self, item: WorkItem) -> bool:
-        """Admit `item` (True) or reject it at once (False) when the waiting queue is full."""
+        """Admit `item` (True) or reject it at once (False) when the waiting queue is full.
+
+        An item an idle worker is about to take does not count as waiting: with
+        `max_waiting: 0` work is served only when a worker is free (a loss system).
+        """
         self.arrivals += 1
         items = self.entries
         limit = self.max_waiting
-        if limit is not None and len(items) >= limit:
+        waiters = self.waiters
+        if limit is not None and not waiters and len(items) - self._handoffs >= limit:
             self.rejected += 1
             self._settle(item, REJECTED)
             return False
         items.append(item)
-        self._level.set(len(items))
-        if self.waiters:
-            self.waiters.popleft().wake(self)
+        if self._level is not None:
+            self._level.set(len(items))
+        if waiters:
+            self._handoffs += 1
+            waiters.popleft().wake(self)
         return True
 
     def outcome_event(self, item: WorkItem) -> simpy.Event:
@@ -264,7 +276,10 @@ class WorkQueue:
         """
         items = self.entries
         if not items:
+            self._handoffs = 0
             return None
+        if self._handoffs:
+            self._handoffs -= 1
         now = self.env.now
         take = items.pop if self._lifo else items.popleft
         item = take()
@@ -273,10 +288,13 @@ class WorkQueue:
                 self.expired += 1
                 self._settle(item, EXPIRED)
                 if not items:
-                    self._level.set(0)
+                    if self._level is not None:
+                        self._level.set(0)
+                    self._handoffs = 0
                     return None
                 item = take()
-        self._level.set(len(items))
+        if self._level is not None:
+            self._level.set(len(items))
         self.in_service += 1
         self.started += 1
         item.started = now
@@ -307,7 +325,9 @@ class WorkQueue:
         """Drop every waiting item (a restart); returns how many. Items in service stay."""
         dropped = list(self.entries)
         self.entries.clear()
-        self._level.set(0)
+        self._handoffs = 0
+        if self._level is not None:
+            self._level.set(0)
         self.cleared += len(dropped)
         for item in dropped:
             self._settle(item, CLEARED)

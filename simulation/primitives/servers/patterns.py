@@ -151,7 +151,9 @@ class Server(Component):
         self.refused = 0
         self._build()
         self.queues: list[WorkQueue] = list(
-            {id(w.queue): w.queue for w in self.threads + self.workers if w.queue}.values()
+            {
+                id(w.queue): w.queue for w in self.threads + self.workers if w.queue is not None
+            }.values()
         )
         self._base = self._counters()
         if warmup > 0.0:
@@ -241,8 +243,15 @@ class Server(Component):
         queue.submit(request, deadline, self._settled)
 
     def requests_in_flight(self) -> int:
-        """Requests inside the server, counted where they are (accept queues, queues, service)."""
-        return sum(len(q) for q in self.listeners) + sum(q.in_flight for q in self.queues)
+        """Requests inside the server, counted where they are: in a connection waiting in an
+        accept queue or being accepted, waiting in a work queue, or in service."""
+        accepting = sum(
+            1
+            for t in self.threads + self.workers
+            if t.accepting is not None and t.accepting.pending is not None
+        )
+        queued = sum(1 for q in self.listeners for conn in q.entries if conn.pending is not None)
+        return queued + accepting + sum(q.in_flight for q in self.queues)
 
     # -- operator actions -----------------------------------------------------------------------
     def stall_worker(self, worker: int, duration: float) -> None:
@@ -367,9 +376,11 @@ class RequestDispatchServer(Server):
         listener = self._listener()
         read_cost = self.config.read_cost
         self.pool_queue = WorkQueue(self, self.config.queue)
+        # The dispatcher's read list (readable sockets) is not a queue anyone watches: no level.
+        read_list = WorkQueue(self, AdmissionConfig(), "read_list", record=False)
         self.dispatcher = self._worker(
             None,
-            AdmissionConfig(),
+            read_list,
             lambda _server, _payload, _rng: read_cost,
             listener,
             self._place,

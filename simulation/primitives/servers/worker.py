@@ -81,6 +81,8 @@ class Worker(Component):
         self.served = 0
         self.accepted = 0
         self.wakeups = 0
+        self.accepting: Any = None
+        """The connection this thread is accepting right now (during `accept_cost`)."""
         self.idle_wakeups = 0
         """Wake-ups after which the thread found nothing to do (lost a race, or a herd)."""
         self._busy = 0.0
@@ -187,10 +189,12 @@ class Worker(Component):
                     self.accepted += 1
                     cost = self.accept_cost
                     if cost > 0.0:
+                        self.accepting = conn
                         self._busy_since = env.now
                         yield timeout(cost)
                         self._busy_since = None
                         self._busy += cost
+                        self.accepting = None
                     self.on_accept(self, conn)  # type: ignore[misc]
             if worked or self._down > 0.0:
                 continue

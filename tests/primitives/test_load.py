@@ -1,0 +1,102 @@
+"""Load profiles: parsing, validation, rate integrals, and exact piecewise Poisson arrivals."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pydantic
+import pytest
+import simpy
+
+from simulation.core.config import SectionConfig
+from simulation.primitives.load import LoadProfile, LoadStep, LoadSteps, poisson_process, steps
+
+
+class Section(SectionConfig):
+    load: LoadSteps = (LoadStep(),)
+
+
+def test_steps_parse_units_from_yaml_form() -> None:
+    cfg = Section(load=[{"at": "0 s", "rate": "50/s"}, {"at": "10 min", "rate": "120/min"}])
+    assert [(s.at, s.rate) for s in cfg.load] == [(0.0, 50.0), (600.0, 2.0)]
+
+
+def test_default_step_is_ten_per_second_from_the_start() -> None:
+    assert (Section().load[0].at, Section().load[0].rate) == (0.0, 10.0)
+
+
+def test_steps_out_of_order_are_refused_with_the_offending_times() -> None:
+    with pytest.raises(pydantic.ValidationError) as err:
+        Section(load=[{"at": "5 min", "rate": "1/s"}, {"at": "1 min", "rate": "2/s"}])
+    assert "a step at 60 s follows one at 300 s" in str(err.value)
+
+
+def test_empty_profile_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError) as err:
+        Section(load=[])
+    assert "at least one step" in str(err.value)
+
+
+def test_unknown_key_in_a_step_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError) as err:
+        Section(load=[{"at": "0 s", "rate": "1/s", "burst": 3}])
+    assert "burst" in str(err.value)
+
+
+def test_rate_lookup_and_integral() -> None:
+    p = LoadProfile(steps(("10 s", "2/s"), ("20 s", "0/s"), ("30 s", "5/s")))
+    assert [p.rate_at(t) for t in (0, 9.99, 10, 19.99, 20, 29, 30, 1e9)] == [
+        0.0,
+        0.0,
+        2.0,
+        2.0,
+        0.0,
+        0.0,
+        5.0,
+        5.0,
+    ]
+    assert p.expected(0, 40) == pytest.approx(2 * 10 + 5 * 10)
+    assert p.expected(15, 35) == pytest.approx(2 * 5 + 5 * 5)
+
+
+def test_counts_per_step_match_the_integral_of_the_rate() -> None:
+    """Counts in each step are Poisson(rate x length): within 4 standard deviations."""
+    p = LoadProfile(steps(("0 s", "50/s"), ("100 s", "0/s"), ("150 s", "200/s"), ("250 s", "5/s")))
+    times = list(p.arrivals(0, 400, random.Random(7)))
+    for lo, hi in ((0, 100), (100, 150), (150, 250), (250, 400)):
+        n = sum(lo <= t < hi for t in times)
+        mean = p.expected(lo, hi)
+        assert abs(n - mean) <= 4 * math.sqrt(mean) + 1e-9, (lo, hi, n, mean)
+    assert not any(100 <= t < 150 for t in times)
+
+
+def test_gaps_within_a_step_are_exponential() -> None:
+    """Mean and coefficient of variation of the gaps: 1/rate and 1 (within 2%)."""
+    p = LoadProfile(steps(("0 s", "20/s")))
+    times = list(p.arrivals(0, 5000, random.Random(3)))
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    mean = sum(gaps) / len(gaps)
+    sd = math.sqrt(sum((g - mean) ** 2 for g in gaps) / (len(gaps) - 1))
+    assert mean == pytest.approx(1 / 20, rel=0.02)
+    assert sd / mean == pytest.approx(1.0, rel=0.02)
+
+
+def test_simpy_process_emits_exactly_the_pure_sequence_then_ends() -> None:
+    p = LoadProfile(steps(("5 s", "3/s"), ("20 s", "0/s"), ("30 s", "50/s"), ("40 s", "0/s")))
+    expected = list(p.arrivals(0, 1000, random.Random(5)))
+    env = simpy.Environment()
+    got: list[float] = []
+    proc = env.process(poisson_process(env, p, random.Random(5), lambda: got.append(env.now)))
+    env.run(1000)
+    assert got == pytest.approx(expected, abs=1e-9)
+    assert not proc.is_alive  # the rate stays 0 after 40 s: the process has ended
+    assert all(5 <= t < 20 or 30 <= t < 40 for t in got)
+
+
+def test_same_seed_same_arrivals_different_seed_different() -> None:
+    p = LoadProfile(steps(("0 s", "10/s")))
+    a = list(p.arrivals(0, 100, random.Random(1)))
+    assert a == list(p.arrivals(0, 100, random.Random(1)))
+    assert a != list(p.arrivals(0, 100, random.Random(2)))
