@@ -26,7 +26,7 @@ import simpy
 from pydantic import AfterValidator, Field
 
 from simulation.core.config import SectionConfig
-from simulation.core.units import Duration, Rate
+from simulation.core.units import Duration, Rate, format_duration
 
 
 class LoadStep(SectionConfig):
@@ -36,6 +36,9 @@ class LoadStep(SectionConfig):
         "0 s", description="When this rate starts, counted from the scenario start."
     )
     rate: Rate = Field("10/s", description="Mean arrival rate from `at` until the next step.")
+
+    def __repr__(self) -> str:
+        return f"{{at: '{format_duration(self.at)}', rate: '{self.rate:g}/s'}}"
 
 
 def _check_steps(steps: tuple[LoadStep, ...]) -> tuple[LoadStep, ...]:

@@ -203,7 +203,9 @@ class Worker(Component):
                 queue.add_waiter(self)
             if accept is not None:
                 accept.add_waiter(self)
-            yield ev
+            source = yield ev
+            if source is None:
+                continue  # woken by a stall or restart, not by work
             self.wakeups += 1
             cost = self.wakeup_cost
             if cost > 0.0:

@@ -66,19 +66,21 @@ class Config(SectionConfig):
     workers: int = Field(8, ge=1, description="Worker threads serving the queue.")
     service: ServiceTimeConfig = Field(
         default_factory=lambda: ServiceTimeConfig(mean="100 ms"),
-        description="Service time of one attempt.",
+        description="Service time of one attempt (default here: exponential, mean 100 ms).",
     )
     queue: AdmissionConfig = Field(
         default_factory=lambda: AdmissionConfig(on_expired="complete"),
         description="The server's queue: discipline, admission limit, what to do with work "
-        "past its deadline (each attempt's deadline is the client's timeout).",
+        "past its deadline (each attempt's deadline is the client's timeout). Default here: "
+        "fifo, no limit, on_expired complete.",
     )
     retry: RetryConfig = Field(
         default_factory=lambda: RetryConfig(
             policy="full_jitter", base="100 ms", max_attempts=3, attempt_timeout="2 s"
         ),
         description="Client retries: back-off, attempts, and attempt_timeout (the client's "
-        "timeout, also the deadline each attempt carries to the server).",
+        "timeout, also the deadline each attempt carries to the server). Default here: "
+        "full_jitter from 100 ms, 3 attempts, attempt_timeout 2 s.",
     )
     restart_downtime: Duration = Field(
         "5 s", description="How long the server takes no work after a `restart` action."

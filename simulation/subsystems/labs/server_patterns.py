@@ -44,19 +44,21 @@ class Config(SectionConfig):
         "request_dispatch, shared_accept, reuseport.",
     )
     load: LoadSteps = Field(
-        (LoadStep(at="0 s", rate="40/s"),),
+        (LoadStep(at="0 s", rate="16/s"),),
         description="New connections per second over time (Poisson), as steps "
-        "[{at: '0 s', rate: '40/s'}, ...].",
+        "[{at: '0 s', rate: '16/s'}, ...].",
     )
     connections: ConnectionConfig = Field(
         default_factory=lambda: ConnectionConfig(
             requests=10, requests_distribution="geometric", think_time="50 ms"
         ),
-        description="What each connection does: requests, think time, SYN retries.",
+        description="What each connection does: requests, think time, SYN retries (default "
+        "here: 10 requests, geometric, 50 ms think time).",
     )
     server: ServerConfig = Field(
         default_factory=lambda: ServerConfig(service={"mean": "5 ms"}),
-        description="Threads, costs, request queue and listener, the same for every pattern.",
+        description="Threads, costs, request queue and listener, the same for every pattern "
+        "(default here: service mean 5 ms, exponential).",
     )
     warmup: Duration = Field(
         "1 min", description="Statistics cover the run after this (the start-up is left out)."
