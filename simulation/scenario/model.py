@@ -9,7 +9,6 @@ everywhere; every key has a default (except `start` and `duration`) and a descri
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import re
 from datetime import datetime
 from functools import cache
@@ -21,24 +20,14 @@ from ..core.units import Duration, parse_duration, parse_timestamp
 
 # Section registry: YAML path -> module providing `Config` and `build(parent, config)`.
 # Top-level keys are subsystems; `labs.<name>` keys are labs. Order is build order.
-SECTIONS: dict[str, str] = {}
-
-
-def _register_existing() -> None:
-    """Fill SECTIONS with every known section whose module is importable in this tree."""
-    candidates = {
-        "dynamodb_dns": "simulation.subsystems.dynamodb_dns",
-        "labs.server_patterns": "simulation.subsystems.labs.server_patterns",
-        "labs.congestive_collapse": "simulation.subsystems.labs.congestive_collapse",
-        "labs.retry_storm": "simulation.subsystems.labs.retry_storm",
-        "labs.memory_pressure": "simulation.subsystems.labs.memory_pressure",
-    }
-    for key, module in candidates.items():
-        if importlib.util.find_spec(module) is not None:
-            SECTIONS[key] = module
-
-
-_register_existing()
+SECTIONS: dict[str, str] = {
+    "dynamodb_dns": "simulation.subsystems.dynamodb_dns",
+    "labs.server_patterns": "simulation.subsystems.labs.server_patterns",
+    "labs.congestive_collapse": "simulation.subsystems.labs.congestive_collapse",
+    "labs.retry_storm": "simulation.subsystems.labs.retry_storm",
+    "labs.memory_pressure": "simulation.subsystems.labs.memory_pressure",
+    "labs.graceful_shutdown": "simulation.subsystems.labs.graceful_shutdown",
+}
 
 _RELATIVE = re.compile(r"^\s*\+\s*(.+)$")
 
