@@ -39,7 +39,7 @@ class SimEnv(simpy.Environment):
         self.clock = ScenarioClock(start)
         self.seed = seed
         self.end = end
-        self.recorder = Recorder(lambda: self.now)
+        self.recorder = Recorder(self)
         self._streams: dict[tuple[str, str], random.Random] = {}
 
     def rng(self, scope: str, purpose: str = "") -> random.Random:

@@ -13,10 +13,24 @@ import bisect
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+class Clock(Protocol):
+    """Anything with a `now` in sim seconds (a simpy Environment)."""
+
+    @property
+    def now(self) -> float: ...
+
+
+class FixedClock:
+    """A clock that stands still (for building series outside a simulation)."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
 
 
 @dataclass(slots=True)
@@ -25,14 +39,14 @@ class Level:
 
     scope: str
     name: str
-    now: Callable[[], float]
+    clock: Clock
     unit: str = ""
     times: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
 
     def set(self, value: float) -> None:
         """Record the value from now on; repeated values and same-instant updates are folded."""
-        t = self.now()
+        t = self.clock.now
         values = self.values
         if values:
             if values[-1] == value:
@@ -101,13 +115,13 @@ class Tally:
 
     scope: str
     name: str
-    now: Callable[[], float]
+    clock: Clock
     unit: str = ""
     times: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
 
     def observe(self, value: float) -> None:
-        self.times.append(self.now())
+        self.times.append(self.clock.now)
         self.values.append(value)
 
     @property
@@ -131,8 +145,8 @@ class Tally:
 class Recorder:
     """Owns every level, tally and event row of one run."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
-        self._now = now
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self.levels: dict[tuple[str, str], Level] = {}
         self.tallies: dict[tuple[str, str], Tally] = {}
         self.events: list[tuple[float, str, str, str]] = []
@@ -142,7 +156,7 @@ class Recorder:
         key = (scope, name)
         lvl = self.levels.get(key)
         if lvl is None:
-            lvl = self.levels[key] = Level(scope, name, self._now, unit)
+            lvl = self.levels[key] = Level(scope, name, self._clock, unit)
             if initial is not None:
                 lvl.set(initial)
         return lvl
@@ -151,12 +165,12 @@ class Recorder:
         key = (scope, name)
         t = self.tallies.get(key)
         if t is None:
-            t = self.tallies[key] = Tally(scope, name, self._now, unit)
+            t = self.tallies[key] = Tally(scope, name, self._clock, unit)
         return t
 
     def event(self, scope: str, kind: str, detail: Any = "") -> None:
         """Append one row to the event log (becomes a line of timeline.csv)."""
-        self.events.append((self._now(), scope, kind, str(detail)))
+        self.events.append((self._clock.now, scope, kind, str(detail)))
 
     def events_of(self, kind: str, scope: str | None = None) -> list[tuple[float, str, str, str]]:
         return [e for e in self.events if e[2] == kind and (scope is None or e[1] == scope)]

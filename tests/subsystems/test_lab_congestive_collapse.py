@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from simulation.core import Component, Results, SimEnv
-from simulation.core.recorder import Level
+from simulation.core.recorder import FixedClock, Level
 from simulation.core.units import parse_duration
 from simulation.subsystems.labs.congestive_collapse import (
     Config,
@@ -183,7 +183,7 @@ def test_requests_are_accounted_for() -> None:
 
 
 def test_sustained_condition_detection() -> None:
-    level = Level("x", "f", lambda: 0.0)
+    level = Level("x", "f", FixedClock(0.0))
     for t, v in [(0, 1.0), (10, 0.05), (20, 0.0), (30, 0.5), (40, 0.0), (50, 0.02), (200, 1.0)]:
         level.times.append(float(t))
         level.values.append(v)
