@@ -26,6 +26,7 @@ RUN = "run.json"
 TIMELINE = "timeline.csv"
 METRICS = "metrics.parquet"
 SCENARIO_AS_RUN = "scenario.json"
+VIEWS = "views.json"
 
 
 def _clean(value: Any) -> Any:
@@ -132,6 +133,7 @@ def write_outputs(
     put(METRICS, metrics_parquet(result))
     doc = _clean(result.loaded.document)
     put(SCENARIO_AS_RUN, json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    put(VIEWS, json.dumps(_clean(result.views.as_dict()), indent=2, ensure_ascii=False) + "\n")
     prov = provenance(result, wall_start, wall_end)
     put(RUN, json.dumps(prov, indent=2) + "\n")
     put("report.md", render_markdown(out))

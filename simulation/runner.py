@@ -17,6 +17,7 @@ from .core.component import Component, Detector
 from .core.env import SimEnv
 from .core.errors import ScenarioError, SimulationError
 from .core.results import Results
+from .core.views import Views
 from .scenario.load import LoadedScenario
 from .scenario.model import Expectation, section_module
 from .scenario.operators import Operators, bind_actions
@@ -49,6 +50,7 @@ class RunResult:
     statistics: dict[str, Any]
     impact: dict[str, Any]
     operator_actions: list[dict[str, Any]]
+    views: Views = field(default_factory=Views)
     failure: str | None = None
     failure_detail: str | None = None
     interrupted: bool = False
@@ -137,12 +139,15 @@ def evaluate(
             env.recorder.events.append((t, comp.scope, "milestone", name))
     statistics: dict[str, Any] = {}
     impact: dict[str, Any] = {}
+    views = Views()
     for comp in prep.root.walk():
         stats = comp.statistics(results)
         if stats:
             statistics[comp.scope] = stats
         for key, value in comp.impact(results).items():
             impact[key] = value
+        views.plots.extend(comp.plots())
+        views.switches.extend(comp.switches())
     expectations = [
         check_expectation(e, loaded, milestones, statistics, impact) for e in loaded.model.expect
     ]
@@ -164,6 +169,7 @@ def evaluate(
         statistics=statistics,
         impact=impact,
         operator_actions=prep.operators.performed,
+        views=views,
         failure=failure,
         failure_detail=detail,
         interrupted=interrupted,

@@ -15,6 +15,7 @@ from .errors import (
 from .recorder import Level, Recorder, Tally
 from .results import Results
 from .units import Duration, Rate, Size, Timestamp
+from .views import Plot, Series, Switch, Views
 
 __all__ = [
     "Action",
@@ -24,18 +25,22 @@ __all__ = [
     "Level",
     "Location",
     "NoParams",
+    "Plot",
     "Rate",
     "Recorder",
     "Results",
     "ScenarioClock",
     "ScenarioError",
     "SectionConfig",
+    "Series",
     "SimEnv",
     "SimulationError",
     "Size",
+    "Switch",
     "Tally",
     "Timestamp",
     "UnitError",
     "UserInputError",
+    "Views",
     "WiringError",
 ]

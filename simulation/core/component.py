@@ -9,7 +9,9 @@ knowing any subsystem:
 - `actions()`: the operator actions this component accepts (name, parameter model, callable);
 - `detectors()`: milestone detectors, each computing a time (or None) from the records;
 - `statistics(results)`: figures for the summary (labs: throughput, goodput, quantiles ...);
-- `impact(results)`: per-subsystem impact for the summary (error minutes, peak error rate ...).
+- `impact(results)`: per-subsystem impact for the summary (error minutes, peak error rate ...);
+- `plots()` and `switches()`: what the report should draw of this component's series, and which
+  design switches (fixes) are on or off (see `core.views`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
     from .recorder import Level, Tally
     from .results import Results
+    from .views import Plot, Switch
 
 
 class NoParams(BaseModel):
@@ -129,6 +132,12 @@ class Component:
 
     def impact(self, results: Results) -> dict[str, Any]:
         return {}
+
+    def plots(self) -> list[Plot]:
+        return []
+
+    def switches(self) -> list[Switch]:
+        return []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.scope}>"

@@ -30,6 +30,7 @@ OUTPUTS = {
     "timeline.csv",
     "metrics.parquet",
     "scenario.json",
+    "views.json",
     "report.md",
     "report.html",
 }

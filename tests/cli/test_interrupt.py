@@ -55,6 +55,7 @@ def test_sigint_mid_run_leaves_complete_outputs(tmp_path):
         "timeline.csv",
         "metrics.parquet",
         "scenario.json",
+        "views.json",
         "report.md",
         "report.html",
     }
