@@ -114,6 +114,13 @@ class Component:
         if missing:
             raise WiringError("; ".join(missing))
 
+    def find(self, scope: str) -> Component | None:
+        """The component with exactly this scope in this subtree (e.g. `region.dynamodb_dns`)."""
+        for comp in self.walk():
+            if comp.scope == scope:
+                return comp
+        return None
+
     def walk(self) -> Iterator[Component]:
         """This component and all its descendants, depth first, in creation order."""
         yield self

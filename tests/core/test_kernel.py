@@ -72,3 +72,11 @@ def test_logger_stamps_sim_time(caplog):
     with caplog.at_level("INFO"):
         c.log.info("hello")
     assert "[t=90.000s 2025-10-19T23:01:30-07:00] region.x: hello" in caplog.text
+
+
+def test_find_by_scope():
+    env = SimEnv(START)
+    root = Component(env, "region")
+    dns = Component(root, "dynamodb_dns")
+    assert root.find("region.dynamodb_dns") is dns
+    assert root.find("region.nothing") is None

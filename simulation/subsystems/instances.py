@@ -1,0 +1,71 @@
+"""Instances: the contract between EC2, which launches them and propagates their network state,
+and those that use them (NLB target groups, services).
+
+EC2 publishes each instance's life on an `InstanceFeed`; consumers subscribe with callbacks,
+called synchronously at the sim time of the event. A lab that has no EC2 (the NLB flapping lab)
+publishes on a feed of its own, with the same interface, so the consumer does not change when
+the real EC2 subsystem drives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Callback = Callable[["Instance"], None]
+
+
+@dataclass(slots=True, eq=False)
+class Instance:
+    """One EC2 instance: where it runs and when its network configuration landed."""
+
+    id: int
+    az: str
+    launched_at: float
+    network_ready_at: float | None = None
+    """When the Network Manager's configuration reached it (None: not yet: unreachable)."""
+    terminated_at: float | None = None
+
+    @property
+    def network_ready(self) -> bool:
+        return self.network_ready_at is not None
+
+    @property
+    def running(self) -> bool:
+        return self.terminated_at is None
+
+
+class InstanceFeed:
+    """Publishes instance launches, network readiness and terminations to subscribers."""
+
+    def __init__(self) -> None:
+        self._on_launch: list[Callback] = []
+        self._on_ready: list[Callback] = []
+        self._on_terminate: list[Callback] = []
+
+    def subscribe(
+        self,
+        on_launch: Callback | None = None,
+        on_network_ready: Callback | None = None,
+        on_terminate: Callback | None = None,
+    ) -> None:
+        if on_launch is not None:
+            self._on_launch.append(on_launch)
+        if on_network_ready is not None:
+            self._on_ready.append(on_network_ready)
+        if on_terminate is not None:
+            self._on_terminate.append(on_terminate)
+
+    def launched(self, instance: Instance) -> None:
+        for cb in self._on_launch:
+            cb(instance)
+
+    def network_ready(self, instance: Instance, now: float) -> None:
+        instance.network_ready_at = now
+        for cb in self._on_ready:
+            cb(instance)
+
+    def terminated(self, instance: Instance, now: float) -> None:
+        instance.terminated_at = now
+        for cb in self._on_terminate:
+            cb(instance)
