@@ -41,12 +41,17 @@ class NoParams(BaseModel):
 
 @dataclass(frozen=True)
 class Action:
-    """An operator action a component accepts: `run(params)` is called at the action's time."""
+    """An operator action a component accepts: `run(params)` is called at the action's time.
+
+    `check(params)`, if given, is called when the scenario is bound, before the run: it returns
+    a message for parameters that are well-formed but wrong for this model (an unknown host ...).
+    """
 
     name: str
     run: Callable[[Any], None]
     params: type[BaseModel] = NoParams
     doc: str = ""
+    check: Callable[[Any], str | None] | None = None
 
 
 Detector = Callable[["Results"], float | None]

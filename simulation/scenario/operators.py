@@ -89,6 +89,12 @@ def bind_actions(loaded: LoadedScenario, root: Component) -> list[BoundAction]:
                     )
                 problems.append(loaded.error(where, msg, key=err["type"] == "extra_forbidden"))
             continue
+        semantic = [
+            msg for _, a in targets if a.check is not None and (msg := a.check(params)) is not None
+        ]
+        if semantic:
+            problems.append(loaded.error(("operators", i, "params"), semantic[0]))
+            continue
         if entry.when is not None:
             problem = _check_condition(loaded, i, entry.when, root)
             if problem is not None:

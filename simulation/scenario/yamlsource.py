@@ -87,9 +87,12 @@ class _Builder:
             out = LDict(loc=_loc(self.file, node))
             self.constructor.flatten_mapping(node)
             for key_node, value_node in node.value:
-                key = self.build(key_node)
-                if isinstance(key, LDict | LList):
+                if not isinstance(key_node, yaml.ScalarNode):
                     raise ScenarioError("a key must be a plain value", _loc(self.file, key_node))
+                # Keys are names: take the text as written, so YAML 1.1's `on`/`no`/`yes` or
+                # `1` stay the keys `"on"`, `"no"`, `"1"` instead of booleans and numbers.
+                self.build(key_node)  # counts the node and refuses foreign tags
+                key = key_node.value
                 if key in out:
                     raise ScenarioError(
                         f"duplicate key {key!r} (first at line {out.key_locs[key].line})",

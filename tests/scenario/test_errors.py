@@ -83,6 +83,10 @@ CASES = {
         HEAD + "toy: {}\noperators:\n  - action: bump\n    at: '+5 min'\n    params: {byy: 2}\n",
         "x.yaml:7:14: operators[0].params: unknown parameter 'byy' for 'bump' (accepted: by)",
     ),
+    "action_semantic_check": (
+        HEAD + "toy: {}\noperators:\n  - action: bump\n    at: '+5 min'\n    params: {by: 5000}\n",
+        "x.yaml:7:13: operators[0].params: bump by 5000 is more than 1000",
+    ),
     "action_needs_time": (
         HEAD + "toy: {}\noperators:\n  - action: bump\n",
         "x.yaml:5:5: operators[0]: an action needs exactly one of 'at' (a time) or 'when' "

@@ -141,3 +141,10 @@ def test_statistic_expectation_missing_key_is_reported(files):
     r = simulate(s)
     assert r.status == "deviated"
     assert r.expectations[0]["problem"] == "no statistic 'region.toy.nope' in this run"
+
+
+def test_keys_are_names_even_when_yaml_1_1_would_read_a_boolean(tmp_path):
+    from simulation.scenario.yamlsource import parse_yaml
+
+    data = parse_yaml("on: yes\nno: 1\n2: off\n", "x.yaml")
+    assert data == {"on": True, "no": 1, "2": False}

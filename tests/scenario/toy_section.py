@@ -39,7 +39,15 @@ class Counter(Component):
             self.event("tick", int(self.value.current))
 
     def actions(self) -> list[Action]:
-        return [Action("bump", lambda p: self.value.add(p.by), BumpParams, "add to the counter")]
+        return [
+            Action(
+                "bump",
+                lambda p: self.value.add(p.by),
+                BumpParams,
+                "add to the counter",
+                check=lambda p: None if p.by <= 1000 else f"bump by {p.by} is more than 1000",
+            )
+        ]
 
     def detectors(self):
         return {
