@@ -5,6 +5,7 @@
     python3 tasks.py test     # set up .venv if needed, lint (ruff) and run the whole test suite
     python3 tasks.py setup    # only (re)create .venv and install the package with its dev extra
     python3 tasks.py bench    # run the benchmark scripts and print their figures
+    python3 tasks.py reports  # regenerate the committed example reports in reports/examples/
 
 Setup is idempotent: `.venv` is created on first use and the package is re-installed only when
 pyproject.toml changed (a hash of it is kept in .venv/.outage-sim-stamp).
@@ -95,6 +96,13 @@ def bench(args: list[str]) -> int:
     return code
 
 
+def reports(args: list[str]) -> int:
+    """Regenerate reports/examples/ (tests/report/test_examples.py checks they are current)."""
+    setup()
+    say("regenerating reports/examples/ (see simulation/report/examples.py) ...")
+    return run(PY, "-m", "simulation.report.examples", *args)
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py may be started by an older python3
         print(f"outage-sim needs Python 3.11 or newer; this is {sys.version.split()[0]}")
@@ -106,7 +114,7 @@ def main(argv: list[str]) -> int:
     if task == "setup":
         setup()
         return 0
-    tasks = {"demo": demo, "test": test, "bench": bench}
+    tasks = {"demo": demo, "test": test, "bench": bench, "reports": reports}
     if task not in tasks:
         print(f"unknown task {task!r}; choose one of: setup, {', '.join(tasks)}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ TIMELINE = "timeline.csv"
 METRICS = "metrics.parquet"
 SCENARIO_AS_RUN = "scenario.json"
 VIEWS = "views.json"
+REFERENCE_TIMELINE = "reference_timeline.csv"
 
 
 def _clean(value: Any) -> Any:
@@ -66,6 +67,8 @@ def build_summary(result: RunResult) -> dict[str, Any]:
     if result.failure:
         summary["failure"] = result.failure
         summary["interrupted"] = result.interrupted
+    if result.comparison is not None:
+        summary["comparison"] = result.comparison
     return _clean(summary)
 
 
@@ -113,7 +116,7 @@ def write_outputs(
     result: RunResult, out: Path, wall_start: datetime, wall_end: datetime
 ) -> list[Path]:
     """Write every output file into `out`; each file appears whole or not at all."""
-    from .report import render_html, render_markdown
+    from .report import write_report
 
     out.mkdir(parents=True, exist_ok=True)
     summary = build_summary(result)
@@ -134,8 +137,12 @@ def write_outputs(
     doc = _clean(result.loaded.document)
     put(SCENARIO_AS_RUN, json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
     put(VIEWS, json.dumps(_clean(result.views.as_dict()), indent=2, ensure_ascii=False) + "\n")
+    stale = out / REFERENCE_TIMELINE
+    if result.reference_timeline is not None:
+        put(REFERENCE_TIMELINE, result.reference_timeline.read_bytes())
+    elif stale.exists():
+        stale.unlink()  # left by an earlier run into the same directory
     prov = provenance(result, wall_start, wall_end)
     put(RUN, json.dumps(prov, indent=2) + "\n")
-    put("report.md", render_markdown(out))
-    put("report.html", render_html(out))
+    written += write_report(out)
     return written

@@ -11,13 +11,14 @@ import math
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .core.component import Component, Detector
 from .core.env import SimEnv
 from .core.errors import ScenarioError, SimulationError
 from .core.results import Results
-from .core.views import Views
+from .core.views import Link, Views, check_link
 from .scenario.load import LoadedScenario
 from .scenario.model import Expectation, section_module
 from .scenario.operators import Operators, bind_actions
@@ -35,6 +36,8 @@ class Prepared:
     root: Component
     operators: Operators
     detectors: dict[str, tuple[Component, Detector]]
+    reference_timeline: Path | None = None
+    """The scenario's published timeline (checked), copied into the run directory."""
 
 
 @dataclass
@@ -55,6 +58,9 @@ class RunResult:
     failure_detail: str | None = None
     interrupted: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
+    reference_timeline: Path | None = None
+    comparison: dict[str, Any] | None = None
+    """Set by `compare_with_base` for a variant (`extends`): the summary's `comparison` block."""
 
 
 def prepare(loaded: LoadedScenario, seed: int | None = None) -> Prepared:
@@ -94,7 +100,25 @@ def prepare(loaded: LoadedScenario, seed: int | None = None) -> Prepared:
     ]
     if problems:
         raise ScenarioError.many(problems)
-    return Prepared(loaded, env, root, operators, detectors)
+    reference = reference_timeline_path(loaded)
+    return Prepared(loaded, env, root, operators, detectors, reference)
+
+
+def reference_timeline_path(loaded: LoadedScenario) -> Path | None:
+    """The scenario's `reference_timeline`, resolved against its file and checked (located
+    error if missing or malformed); None when the scenario has none."""
+    from .report.reference import ReferenceError, read_reference
+    from .scenario.load import display_path
+
+    value = loaded.model.reference_timeline
+    if value is None:
+        return None
+    path = (loaded.path.parent / value).resolve()
+    try:
+        read_reference(path, value, display_path(path))
+    except ReferenceError as exc:
+        raise loaded.error(("reference_timeline",), str(exc)) from None
+    return path
 
 
 def simulate(
@@ -148,6 +172,7 @@ def evaluate(
             impact[key] = value
         views.plots.extend(comp.plots())
         views.switches.extend(comp.switches())
+        views.links.extend(component_links(comp))
     expectations = [
         check_expectation(e, loaded, milestones, statistics, impact) for e in loaded.model.expect
     ]
@@ -173,7 +198,22 @@ def evaluate(
         failure=failure,
         failure_detail=detail,
         interrupted=interrupted,
+        reference_timeline=prep.reference_timeline,
     )
+
+
+def component_links(comp: Component) -> list[Link]:
+    """The causal links a component declares with an optional `links()` method (core.views)."""
+    method = getattr(comp, "links", None)
+    if method is None:
+        return []
+    links = list(method())
+    for link in links:
+        try:
+            check_link(link)
+        except ValueError as exc:
+            raise SimulationError(f"{comp.scope}: {exc}") from None
+    return links
 
 
 def lookup_statistic(
@@ -247,3 +287,125 @@ def _iso(start: Any, t: float) -> str:
     from .core.clock import ScenarioClock
 
     return ScenarioClock(start).iso(t)
+
+
+# -- variants: compare with the base scenario ------------------------------------------------
+
+
+def base_overrides(base_tree: Any, overrides: list[str] | tuple[str, ...]) -> tuple[list, list]:
+    """Split `--set` overrides into those that apply to the base and those that do not.
+
+    An override applies when the mapping or named list entry it changes exists in the base (the
+    key itself may be absent there: the base then has it at its default)."""
+    from .scenario.yamlsource import LDict, LList
+
+    applied, skipped = [], []
+    for assignment in overrides:
+        dotted = assignment.partition("=")[0].strip()
+        parts = dotted.split(".")
+        node: Any = base_tree
+        ok = bool(dotted)
+        for part in parts[:-1]:
+            if isinstance(node, LDict) and part in node and node[part] is not None:
+                node = node[part]
+            elif isinstance(node, LList):
+                found = [
+                    item
+                    for i, item in enumerate(node)
+                    if (part.isdigit() and int(part) == i)
+                    or (isinstance(item, dict) and (item.get("name") or item.get("action")) == part)
+                ]
+                if not found:
+                    ok = False
+                    break
+                node = found[0]
+            else:
+                ok = False
+                break
+        (applied if ok else skipped).append(assignment)
+    return applied, skipped
+
+
+def compare_with_base(
+    variant: RunResult, overrides: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Run the scenario the variant `extends` (same seed, the overrides that apply to it) and
+    compare: milestone deltas in seconds, impact deltas, expectation changes.
+
+    The block is set on `variant.comparison` and returned. A base that cannot be loaded or that
+    fails is reported in the block, not raised: the variant's own outputs stand."""
+    from .scenario.load import display_path, load_scenario
+
+    loaded = variant.loaded
+    if len(loaded.chain) < 2:
+        raise ValueError("compare_with_base needs a variant (a scenario with `extends`)")
+    base_path = loaded.chain[1]
+    block: dict[str, Any] = {"base": display_path(base_path), "seed": variant.seed}
+    variant.comparison = block
+    try:
+        plain = load_scenario(base_path)
+        applied, skipped = base_overrides(plain.tree, overrides)
+        base_loaded = load_scenario(base_path, applied) if applied else plain
+    except ScenarioError as exc:
+        block["skipped"] = f"the base scenario does not load: {exc}"
+        return block
+    block.update(base_title=base_loaded.model.title, overrides_applied=applied)
+    block["overrides_skipped"] = skipped
+    base = simulate(base_loaded, seed=variant.seed)
+    block["base_status"] = base.status
+    if base.failure:
+        block["base_failure"] = base.failure
+    vclock, bclock = variant.env.clock, base.env.clock
+    milestones = {}
+    for name in sorted(set(variant.milestones) | set(base.milestones)):
+        bt, vt = base.milestones.get(name), variant.milestones.get(name)
+        milestones[name] = {
+            "base": None if bt is None else bclock.iso(bt),
+            "variant": None if vt is None else vclock.iso(vt),
+            # both clocks count from their own start; compare wall-clock instants
+            "delta_s": None
+            if bt is None or vt is None
+            else round((vclock.utc(vt) - bclock.utc(bt)).total_seconds(), 3),
+        }
+    block["milestones"] = milestones
+    bimp, vimp = _numeric_leaves(base.impact), _numeric_leaves(variant.impact)
+    block["impact"] = {
+        key: {
+            "base": bimp.get(key),
+            "variant": vimp.get(key),
+            "delta": None
+            if key not in bimp or key not in vimp
+            else round(vimp[key] - bimp[key], 6),
+        }
+        for key in sorted(set(bimp) | set(vimp))
+    }
+    bexp = {e["name"]: e for e in base.expectations}
+    vexp = {e["name"]: e for e in variant.expectations}
+    block["expectations"] = []
+    for name in [*bexp, *(n for n in vexp if n not in bexp)]:
+        b, v = bexp.get(name), vexp.get(name)
+        block["expectations"].append(
+            {
+                "name": name,
+                "base": None if b is None else b["ok"],
+                "variant": None if v is None else v["ok"],
+                "changed": (b is None) != (v is None) or (b is not None and b["ok"] != v["ok"]),
+                # the variant checks something else under the same name
+                "redefined": b is not None
+                and v is not None
+                and (b.get("expected"), b.get("milestone"), b.get("statistic"))
+                != (v.get("expected"), v.get("milestone"), v.get("statistic")),
+            }
+        )
+    return block
+
+
+def _numeric_leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(_numeric_leaves(value, path))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+            out[path] = float(value)  # (NaN != NaN: left out)
+    return out

@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--set seed=7 --set operators.dns_manual_repair.at='+3 h'",
     )
     r.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="for a variant (a scenario with `extends`): do not also run its base scenario for "
+        "the report's comparison (by default the base runs with the same seed and the --set "
+        "overrides whose keys it has)",
+    )
+    r.add_argument(
         "--progress",
         choices=["auto", "bar", "log", "none"],
         default="auto",
@@ -101,9 +108,32 @@ def run(args: argparse.Namespace) -> int:
         result = simulate(loaded, seed=args.seed, progress=callback)
     finally:
         close()
+    if len(loaded.chain) > 1:
+        _compare(result, args)
     written = write_outputs(result, args.out, wall_start, datetime.now(UTC))
     _print_outcome(result, args.out, written)
     return EXIT_OK if result.status == "ok" else EXIT_DEVIATED
+
+
+def _compare(result, args: argparse.Namespace) -> None:
+    """Run the variant's base for the summary's `comparison` block (or say why it was not)."""
+    from ..runner import compare_with_base
+    from ..scenario.load import display_path
+
+    base = display_path(result.loaded.chain[1])
+    if args.no_compare:
+        result.comparison = {"base": base, "skipped": "--no-compare was given"}
+    elif result.failure:
+        result.comparison = {"base": base, "skipped": "this run failed"}
+    else:
+        print(
+            f"outage-sim: running the base {base} for the comparison (skip: --no-compare)",
+            file=sys.stderr,
+        )
+        try:
+            compare_with_base(result, args.overrides)
+        except KeyboardInterrupt:
+            result.comparison = {"base": base, "skipped": "interrupted"}
 
 
 def _print_outcome(result, out: Path, written: list[Path]) -> None:
@@ -120,4 +150,4 @@ def _print_outcome(result, out: Path, written: list[Path]) -> None:
         mark = "ok " if e["ok"] else "DEVIATED"
         extra = f" ({e['problem']})" if e.get("problem") else ""
         print(f"  expect {e['name']}: {mark} expected {e['expected']}, got {e['actual']}{extra}")
-    print(f"  outputs: {out}/ ({', '.join(p.name for p in written)})")
+    print(f"  outputs: {out}/ ({', '.join(str(p.relative_to(out)) for p in written)})")

@@ -1,156 +1,94 @@
-"""Incident reports rendered from a run directory (so `outage-sim report DIR` needs no re-run).
+"""Incident reports, the postmortem a team would write, generated from a run directory.
 
-This is the first, plain version: header, status, milestones, expectations, operator actions,
-statistics and impact, and the scenario as run. Every string from a scenario is escaped in HTML.
+`write_report(run_dir)` writes `report.md` (with its pictures in `plots/*.svg` beside it) and
+`report.html` (one self-contained file, pictures inline). Everything is read from the run's files,
+so `outage-sim report DIR` rebuilds a report without re-running, and the same run directory gives
+the same bytes. The report knows no subsystem: it draws what views.json declares (plots, health
+rows, design switches, causal links) from metrics.parquet and timeline.csv.
+
+Sections: header and generated summary; health strip chart and windows; impact; timeline (and
+the published timeline beside it when the scenario has `reference_timeline`); causal chain;
+plots; expectations; contributing factors and action items (from design switches); comparison
+with the base scenario for a variant; appendix (scenario as run, provenance).
 """
 
 from __future__ import annotations
 
-import html
-import json
 from pathlib import Path
 from typing import Any
 
-REQUIRED = ("summary.json", "scenario.json", "run.json")
+from .data import RunData, load_run
+
+__all__ = ["PLOTS_DIR", "RunData", "load_run", "render_html", "render_markdown", "write_report"]
+
+PLOTS_DIR = "plots"
 
 
-def load_run(run_dir: Path) -> dict[str, Any]:
-    """The JSON files of a run directory; raises FileNotFoundError naming the missing one."""
-    data = {}
-    for name in REQUIRED:
-        path = run_dir / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; is {run_dir} a run directory?")
-        data[name.split(".")[0]] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+def _context(report: Any) -> dict[str, Any]:
+    from markupsafe import Markup
+
+    from .render import css
+
+    return {
+        "h": report.header,
+        "summary": report.summary,
+        "health": report.health,
+        "windows": report.windows,
+        "impact": report.impact,
+        "timeline": report.timeline,
+        "reference": report.reference,
+        "chain": report.chain,
+        "chain_picture": report.chain_picture,
+        "mechanisms": report.mechanisms,
+        "plots": report.plots,
+        "empty_plots": report.empty_plots,
+        "expectations": report.expectations,
+        "factors": report.factors,
+        "action_items": report.action_items,
+        "comparison": report.comparison,
+        "scenario_yaml": report.scenario_yaml,
+        "provenance": report.provenance,
+        "css": Markup(css()),
+    }
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
+def build(run_dir: Path) -> tuple[str, str, dict[str, str]]:
+    """(markdown, html, {svg file name: svg}) of the run in `run_dir`."""
+    from .content import build_report
+    from .render import render
 
-
-def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out.append((prefix, value))
-
-
-def _sections(run: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    s = run["summary"]
-    tables: list[tuple[str, list[str], list[list[str]]]] = []
-    ms = sorted(s["milestones"].items(), key=lambda kv: (kv[1] is None, kv[1] or "", kv[0]))
-    tables.append(("Milestones (detected)", ["milestone", "time"], [[k, _fmt(v)] for k, v in ms]))
-    tables.append(
-        (
-            "Expectations",
-            ["name", "expected", "actual", "result"],
-            [
-                [
-                    e["name"],
-                    _fmt(e.get("expected")),
-                    _fmt(e.get("actual")),
-                    "ok" if e["ok"] else "DEVIATED",
-                ]
-                for e in s["expectations"]
-            ],
-        )
-    )
-    tables.append(
-        (
-            "Operator actions",
-            ["time", "action", "target", "note"],
-            [[a["time"], a["name"], a["target"], a.get("note", "")] for a in s["operator_actions"]],
-        )
-    )
-    for title, key in (("Impact", "impact"), ("Statistics", "statistics")):
-        rows: list[tuple[str, Any]] = []
-        _flatten("", s.get(key, {}), rows)
-        tables.append((title, ["figure", "value"], [[k, _fmt(v)] for k, v in rows]))
-    return tables
+    report = build_report(load_run(run_dir))
+    ctx = _context(report)
+    files = {f"{p.key}.svg": p.svg for p in report.pictures}
+    return render("md", ctx), render("html", ctx), files
 
 
 def render_markdown(run_dir: Path) -> str:
-    run = load_run(run_dir)
-    s, prov = run["summary"], run["run"]
-    lines = [
-        f"# {s['scenario']}",
-        "",
-        f"- Status: **{s['status']}**" + (f" ({s['failure']})" if s.get("failure") else ""),
-        f"- Seed: {s['seed']}; outage-sim {prov['version']}",
-        f"- Simulated: {s['sim_start']} to {s['sim_end']}",
-        "",
-    ]
-    for title, head, rows in _sections(run):
-        lines += [f"## {title}", ""]
-        if not rows:
-            lines += ["(none)", ""]
-            continue
-        lines.append("| " + " | ".join(head) + " |")
-        lines.append("|" + "---|" * len(head))
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-        lines.append("")
-    lines += [
-        "## Appendix: scenario as run",
-        "",
-        "```json",
-        json.dumps(run["scenario"], indent=2, ensure_ascii=False),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;margin:auto;
-padding:1rem;line-height:1.45;color:#1a1a1a}
-table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem;font-size:.92rem}
-th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;
-overflow-wrap:anywhere}
-th{background:#f2f2f2}.ok{color:#0a6b2d}.bad{color:#a40000;font-weight:bold}
-pre{background:#f6f6f6;padding:.75rem;overflow-x:auto;font-size:.85rem}
-@media print{pre{white-space:pre-wrap}}
-"""
+    return build(run_dir)[0]
 
 
 def render_html(run_dir: Path) -> str:
-    run = load_run(run_dir)
-    s, prov = run["summary"], run["run"]
-    e = html.escape
-    status_cls = "ok" if s["status"] == "ok" else "bad"
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(s['scenario'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{e(s['scenario'])}</h1>",
-        f"<p>Status: <span class='{status_cls}'>{e(s['status'])}</span>"
-        + (f" ({e(s['failure'])})" if s.get("failure") else "")
-        + f"<br>Seed {e(str(s['seed']))}; outage-sim {e(prov['version'])}"
-        + f"<br>Simulated {e(s['sim_start'])} to {e(s['sim_end'])}</p>",
-    ]
-    for title, head, rows in _sections(run):
-        parts.append(f"<h2>{e(title)}</h2>")
-        if not rows:
-            parts.append("<p>(none)</p>")
-            continue
-        parts.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
-        parts.append("</thead><tbody>")
-        for r in rows:
-            cells = []
-            for c in r:
-                cls = " class='bad'" if c == "DEVIATED" else (" class='ok'" if c == "ok" else "")
-                cells.append(f"<td{cls}>{e(c)}</td>")
-            parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</tbody></table>")
-    parts.append("<h2>Appendix: scenario as run</h2>")
-    parts.append(f"<pre>{e(json.dumps(run['scenario'], indent=2, ensure_ascii=False))}</pre>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    return build(run_dir)[1]
+
+
+def write_report(run_dir: Path) -> list[Path]:
+    """Write report.md, plots/*.svg and report.html into `run_dir` (each file atomically);
+    pictures of an earlier report that this one no longer has are removed."""
+    from ..core.files import atomic_write_text
+
+    markdown, page, files = build(run_dir)
+    plots = run_dir / PLOTS_DIR
+    written = []
+    if files:
+        plots.mkdir(exist_ok=True)
+    if plots.is_dir():
+        for old in plots.glob("*.svg"):
+            if old.name not in files:
+                old.unlink()
+    for name, svg in sorted(files.items()):
+        atomic_write_text(plots / name, svg)
+        written.append(plots / name)
+    for name, text in (("report.md", markdown), ("report.html", page)):
+        atomic_write_text(run_dir / name, text)
+        written.append(run_dir / name)
+    return written

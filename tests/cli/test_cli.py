@@ -33,6 +33,7 @@ OUTPUTS = {
     "views.json",
     "report.md",
     "report.html",
+    "plots",  # the report's pictures, beside report.md
 }
 
 

@@ -58,6 +58,7 @@ def test_sigint_mid_run_leaves_complete_outputs(tmp_path):
         "views.json",
         "report.md",
         "report.html",
+        "plots",  # the report's pictures, beside report.md
     }
     pd.read_parquet(out / "metrics.parquet")
     pd.read_csv(out / "timeline.csv")

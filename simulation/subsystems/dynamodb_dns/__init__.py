@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulation.core.component import Action, Component, Detector, NoParams
 from simulation.core.results import Results
+from simulation.core.units import format_duration
+from simulation.core.views import Link, Plot, Series, Switch
 from simulation.primitives.dns import (
     A,
     AuthoritativeDns,
@@ -271,6 +273,120 @@ class DynamoDbDns(Component):
             peak = max(failing.values, default=0)
             out["peak_failing_fraction"] = round(peak / n, 4) if not math.isnan(peak) else 0.0
         return {"dynamodb_dns": out}
+
+    # -- what the report shows ---------------------------------------------------------------
+    def plots(self) -> list[Plot]:
+        full = self.layout.load_balancers * self.layout.addresses_per_load_balancer
+        regional = self.regional.to_text(omit_final_dot=True)
+        health = [Series(self.scope, "regional_addresses", f"{regional} record", health=(full, 0))]
+        record = [Series(self.scope, "regional_addresses", f"addresses of {regional}")]
+        if self.clients is not None:
+            n = self.clients.clients
+            health.append(
+                Series(self.clients.scope, "failing", "clients resolving it", health=(0, n))
+            )
+            record.append(
+                Series(self.clients.scope, "failing", f"clients failing (of {n})", axis="right")
+            )
+        generations = [
+            Series(self.planner.scope, "generation", "Planner: newest plan"),
+            Series(self.scope, "regional_generation", "regional record's plan"),
+        ] + [
+            Series(e.scope, "plan_generation", f"Enactor {e.index}: plan taken")
+            for e in self.enactors
+        ]
+        return [
+            Plot(
+                key="dynamodb-dns-health",
+                title="DynamoDB DNS",
+                series=tuple(health),
+                kind="health",
+                order=0,
+            ),
+            Plot(
+                key="dns-record",
+                title="Regional DNS record and client resolution failures",
+                series=tuple(record),
+                ylabel="addresses",
+                y2label="clients",
+                caption="Clients fail one record TTL after the record empties (their cached "
+                "answers expire) and recover only as their cached negative answers expire after "
+                "the repair.",
+                order=10,
+            ),
+            Plot(
+                key="dns-generations",
+                title="Plan generations: the Planner, the regional record, each Enactor",
+                series=tuple(generations),
+                ylabel="plan generation",
+                caption="A delayed Enactor works on a plan far behind the Planner's newest; when "
+                "it applies it, the regional record's generation falls back.",
+                order=11,
+            ),
+        ]
+
+    def switches(self) -> list[Switch]:
+        c = self.config
+        return [
+            Switch(
+                "Enactor apply-time version check",
+                c.apply_version_check,
+                "Compare-and-set the endpoint's plan generation inside the apply transaction, so "
+                "an older plan never overwrites a newer one",
+                self.scope,
+                "dynamodb_dns.apply_version_check",
+            ),
+            Switch(
+                "Clean-up protects the active plan",
+                c.cleanup_protects_active,
+                "Make the clean-up transaction refuse to delete a plan an endpoint points at",
+                self.scope,
+                "dynamodb_dns.cleanup_protects_active",
+            ),
+        ]
+
+    def links(self) -> list[Link]:
+        """The causal chain of the race (core.views.Link)."""
+        c = self.config
+        negative = format_duration(min(c.soa_ttl, c.soa_minimum))
+        return [
+            Link(
+                "event:enactor_lock_lost",
+                "event:enactor_stale_apply",
+                "the delayed Enactor gets through with a plan it read long ago",
+            ),
+            Link(
+                "event:enactor_stale_apply",
+                "event:active_plan_deleted",
+                f"another Enactor's clean-up deletes plans {c.enactors.cleanup_threshold} or "
+                "more generations old, the one just applied among them",
+            ),
+            Link(
+                "event:active_plan_deleted",
+                "milestone:dns_record_empty",
+                "the regional record points at a deleted plan: no addresses",
+            ),
+            Link(
+                "milestone:dns_record_empty",
+                "milestone:dns_client_failures_start",
+                f"clients' cached answers expire (record TTL {format_duration(c.record_ttl)})",
+            ),
+            Link(
+                "milestone:dns_record_empty",
+                "event:enactor_run_failed",
+                "Route 53 refuses every later apply: automation cannot repair it",
+            ),
+            Link(
+                "action:dns_manual_repair",
+                "milestone:dns_restored",
+                "operators write the records by hand",
+            ),
+            Link(
+                "milestone:dns_restored",
+                "milestone:dns_clients_recovered",
+                f"clients' cached negative answers expire (min(SOA TTL, SOA minimum) = {negative})",
+            ),
+        ]
 
 
 def build(parent: Component, config: Config) -> DynamoDbDns:
