@@ -22,6 +22,7 @@ from ..core.units import Duration, parse_duration, parse_timestamp
 # Top-level keys are subsystems; `labs.<name>` keys are labs. Order is build order.
 SECTIONS: dict[str, str] = {
     "dynamodb_dns": "simulation.subsystems.dynamodb_dns",
+    "ec2": "simulation.subsystems.ec2",  # after dynamodb_dns: DWFM's state checks resolve it
     "services": "simulation.subsystems.services",  # keep after the subsystems it depends on
     "labs.server_patterns": "simulation.subsystems.labs.server_patterns",
     "labs.congestive_collapse": "simulation.subsystems.labs.congestive_collapse",

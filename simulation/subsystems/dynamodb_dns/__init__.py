@@ -33,8 +33,10 @@ from simulation.primitives.dns import (
     A,
     AuthoritativeDns,
     CachingResolver,
+    ChangeBatch,
     ResolverPopulation,
     ZoneState,
+    delete,
 )
 
 from .config import Config
@@ -166,6 +168,14 @@ class DynamoDbDns(Component):
                 "optionally disabling the automation.",
             ),
             Action(
+                "dns_break_endpoint",
+                lambda _p: self._break_endpoint(),
+                NoParams,
+                "Fault injection: delete the regional endpoint's active plan records, as the "
+                "race's clean-up does: it resolves to no addresses and automation cannot repair "
+                "it (every later apply is refused) until `dns_manual_repair`.",
+            ),
+            Action(
                 "dns_automation_disable",
                 lambda _p: self._set_automation(False),
                 NoParams,
@@ -178,6 +188,17 @@ class DynamoDbDns(Component):
                 "Start the Planner and the Enactors again.",
             ),
         ]
+
+    def _break_endpoint(self) -> None:
+        zone, i = self.route53.master, self.layout.regional
+        g = self.protocol.active_generation(zone, i)
+        records = zone.group(self.layout.plan_name(i, g), A)
+        if not records:
+            self.event("dns_break_endpoint", f"{self.regional}: g{g} has no records already")
+            return
+        comment = f"fault injection: delete plan g{g} of {self.layout.labels[i]}"
+        self.route53.commit(ChangeBatch.of([delete(r) for r in records], comment=comment))
+        self.event("dns_break_endpoint", comment)
 
     def _repair(self, params: RepairParams) -> None:
         batch = self.protocol.repair(self.world(), params.generation)

@@ -1,0 +1,310 @@
+"""The `ec2:` section: fleet, DropletWorkflow Manager (DWFM), launches, Network Manager.
+
+Every default is a lab-scale choice explained in docs/ec2.md (20,000 droplets on 4 DWFM hosts;
+the reference order is 10^5). The parameters that decide whether the lease work collapses are,
+per host: droplets per host, the memory model's per-droplet cost, `establish_work`, `workers`,
+and the establish retry policy (attempt timeout and back-off); docs/ec2.md gives the condition.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from simulation.core.config import SectionConfig
+from simulation.core.units import Duration, Rate, Size
+from simulation.primitives.load import LoadSteps, steps
+from simulation.primitives.memory import MemoryConfig, MemoryModel
+from simulation.primitives.resilience.admission import AdmissionConfig
+from simulation.primitives.resilience.lease import LeaseConfig
+from simulation.primitives.resilience.retry import RetryConfig
+from simulation.primitives.resilience.throttle import TokenBucketConfig
+from simulation.primitives.servers import ServiceTimeConfig
+
+
+class FleetConfig(SectionConfig):
+    """The physical hosts ("droplets") instances run on."""
+
+    droplets: int = Field(20_000, ge=1, description="Droplets in the region (reference: 10^5).")
+    azs: list[str] = Field(
+        default_factory=lambda: ["use1-az1", "use1-az2", "use1-az4"],
+        min_length=1,
+        description="Availability Zones; batches of droplets are spread over them in turn.",
+    )
+    batch_size: int = Field(
+        100,
+        ge=1,
+        description="Droplets per lease batch: one state check, one establishment attempt and "
+        "one lease cover a batch (their droplets share a deadline; see docs/ec2.md).",
+    )
+    slots_per_droplet: int = Field(4, ge=1, description="Instances one droplet can run.")
+    occupied: float = Field(
+        0.5,
+        ge=0.0,
+        lt=1.0,
+        description="Share of slots held by long-running instances that are not modelled one "
+        "by one (they only take room).",
+    )
+
+    @field_validator("azs")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate Availability Zones in {value}")
+        return value
+
+
+def _dwfm_memory() -> MemoryConfig:
+    return MemoryConfig(accesses_per_request=100_000, compute_time="5 ms", memory_limit="4 GiB")
+
+
+def _check_retry() -> RetryConfig:
+    return RetryConfig(
+        policy="full_jitter", base="1 s", cap="10 s", max_attempts=3, attempt_timeout="30 s"
+    )
+
+
+def _establish_retry() -> RetryConfig:
+    return RetryConfig(
+        policy="full_jitter", base="5 s", cap="5 min", max_attempts=None, attempt_timeout="1 min"
+    )
+
+
+class DwfmConfig(SectionConfig):
+    """DropletWorkflow Manager: hosts that hold a lease on every droplet."""
+
+    hosts: int = Field(4, ge=1, description="DWFM hosts; batch i is managed by host i mod hosts.")
+    workers: int = Field(2, ge=1, description="Worker threads per DWFM host.")
+    state_check_interval: Duration = Field(
+        "5 min",
+        gt=0,
+        description="A leased batch is state-checked (a DynamoDB read) this long after its "
+        "previous check started; a successful check renews the lease.",
+    )
+    lease: LeaseConfig = Field(
+        default_factory=lambda: LeaseConfig(duration="15 min", resolution="1 s"),
+        description="Leases: how long a grant or renewal holds (the lease timeout) and the "
+        "expiry resolution. Default here: 15 min, 1 s.",
+    )
+    check_retry: RetryConfig = Field(
+        default_factory=_check_retry,
+        description="Retries of one state check; attempt_timeout is each attempt's deadline. "
+        "A check whose attempts are exhausted leaves the lease unrenewed. Default here: "
+        "full_jitter 1 s..10 s, 3 attempts, attempt_timeout 30 s.",
+    )
+    establish_retry: RetryConfig = Field(
+        default_factory=_establish_retry,
+        description="Retries of lease re-establishment for a batch without a lease; "
+        "attempt_timeout is each attempt's deadline (work past it is wasted and queued again). "
+        "An exhausted operation starts over: DWFM never gives a droplet up. Default here: "
+        "full_jitter 5 s..5 min, unlimited attempts, attempt_timeout 1 min.",
+    )
+    memory: MemoryConfig = Field(
+        default_factory=_dwfm_memory,
+        description="Each host's memory system; accesses_per_request and compute_time are the "
+        "cost of one droplet's state check. Default here: 100,000 accesses, 5 ms compute, "
+        "4 GiB resident.",
+    )
+    base_working_set: Size = Field(
+        "1 GiB", description="Working set of an idle DWFM host (code, droplet index, caches)."
+    )
+    state_per_droplet: Size = Field(
+        "256 KiB",
+        description="State a host keeps for each droplet whose work it holds (waiting or in "
+        "service): the working set grows by batch_size x this per queued item.",
+    )
+    establish_work: float = Field(
+        40.0,
+        ge=1.0,
+        description="Cost of re-establishing a droplet's lease, in state checks (a full "
+        "workflow: read and rebuild the droplet's state, write the lease).",
+    )
+    failed_call_time: Duration = Field(
+        "20 ms",
+        ge=0,
+        description="Worker time of an attempt whose DynamoDB call fails at once (the name "
+        "does not resolve).",
+    )
+    queue: AdmissionConfig = Field(
+        default_factory=lambda: AdmissionConfig(on_expired="complete"),
+        description="Each host's lease-work queue. max_waiting is the fix (admission by "
+        "waiting-queue size). Each attempt's deadline is its retry policy's attempt_timeout, so "
+        "`deadline` must stay null. Default here: fifo, no limit, on_expired complete (the host "
+        "does not know a requester has given up).",
+    )
+    throttle: TokenBucketConfig | None = Field(
+        None,
+        description="Token bucket on lease re-establishment attempts entering DWFM (the "
+        "operators' throttle; also set by `dwfm_throttle`). null = none.",
+    )
+    restart_downtime: Duration = Field(
+        "2 min",
+        ge=0,
+        description="A restarted host takes no work for this long, plus the first-touch "
+        "faults of its base working set.",
+    )
+    window: Duration = Field(
+        "1 min", gt=0, description="Interval of the goodput, timeout-share and queue samples."
+    )
+    checks_failing_share: float = Field(
+        0.01,
+        gt=0.0,
+        le=1.0,
+        description="Milestone dwfm_state_checks_failing: at least this share of batches is "
+        "leased with its latest state check failed.",
+    )
+    collapse_timeout_share: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="Milestone dwfm_congestive_collapse: share of lease-work attempts ending "
+        "in a timeout (timeouts / (timeouts + successes) per window) at or above this ...",
+    )
+    collapse_sustain: Duration = Field("10 min", ge=0, description="... for at least this long.")
+
+    @field_validator("check_retry", "establish_retry")
+    @classmethod
+    def _needs_timeout(cls, value: RetryConfig) -> RetryConfig:
+        if value.attempt_timeout is None or value.attempt_timeout <= 0:
+            raise ValueError(
+                "attempt_timeout must be set: it is the deadline of each attempt "
+                "(e.g. attempt_timeout: '1 min')"
+            )
+        return value
+
+    @field_validator("queue")
+    @classmethod
+    def _no_queue_deadline(cls, value: AdmissionConfig) -> AdmissionConfig:
+        if value.deadline is not None:
+            raise ValueError(
+                "deadline must stay null: each attempt carries its retry policy's "
+                "attempt_timeout as its deadline"
+            )
+        return value
+
+
+def _launch_retry() -> RetryConfig:
+    return RetryConfig(policy="full_jitter", base="10 s", cap="5 min", max_attempts=6)
+
+
+class LaunchesConfig(SectionConfig):
+    """The RunInstances API: customers' launch requests, their retries, lifetimes."""
+
+    load: LoadSteps = Field(
+        default_factory=lambda: steps(("0 s", "0.5/s")),
+        description="New launch requests per second over time (Poisson), as steps; customers' "
+        "retries come on top.",
+    )
+    retry: RetryConfig = Field(
+        default_factory=_launch_retry,
+        description="How customers retry a failed launch (attempt_timeout is not used: a "
+        "launch call answers at once). Default here: full_jitter 10 s..5 min, 6 attempts.",
+    )
+    throttle: TokenBucketConfig | None = Field(
+        None,
+        description="Request throttle ('request limit exceeded'); also set by "
+        "`ec2_throttle_launches`. null = none.",
+    )
+    lifetime: Duration = Field(
+        "2 h", gt=0, description="Mean lifetime of an instance (exponential)."
+    )
+    initial_instances: int | None = Field(
+        None,
+        ge=0,
+        description="Instances running at the start (published at t=0, network ready); "
+        "null = the steady state, first load rate x lifetime.",
+    )
+    window: Duration = Field(
+        "1 min", gt=0, description="Interval of the success-rate and latency samples."
+    )
+    normal_success: float = Field(
+        0.95,
+        ge=0.0,
+        le=1.0,
+        description="Milestone ec2_launches_normal: share of launch calls that succeed at or "
+        "above this ...",
+    )
+    normal_latency: Duration = Field(
+        "2 min",
+        gt=0,
+        description="... and mean time from a request's first call to its instance being "
+        "network ready at or below this ...",
+    )
+    normal_sustain: Duration = Field(
+        "30 min",
+        ge=0,
+        description="... in every window for this long, after a window that was not.",
+    )
+
+
+def _nm_service() -> ServiceTimeConfig:
+    return ServiceTimeConfig(distribution="exponential", mean="1.6 s")
+
+
+class NetworkManagerConfig(SectionConfig):
+    """Network Manager: propagates network configuration for launches and terminations."""
+
+    workers: int = Field(4, ge=1, description="Propagation workers.")
+    service: ServiceTimeConfig = Field(
+        default_factory=_nm_service,
+        description="Time to propagate one change. Default here: exponential, mean 1.6 s.",
+    )
+    background: Rate = Field(
+        "1/s",
+        description="Network changes for running instances (security groups, interfaces, "
+        "routes), Poisson, each on a droplet drawn uniformly; non-urgent, held while its droplet "
+        "has no lease.",
+    )
+    skip_time: Duration = Field(
+        "1 ms",
+        ge=0,
+        description="Worker time to set aside a queued non-urgent item (`nm_reduce_load` with "
+        "shed_queued).",
+    )
+    backlog_latency: Duration = Field(
+        "5 min",
+        gt=0,
+        description="Milestones nm_backlog_start / nm_backlog_cleared: launch propagation "
+        "latency (time in Network Manager) above / back under this ...",
+    )
+    backlog_sustain: Duration = Field("10 min", ge=0, description="... for this long (start) ...")
+    cleared_sustain: Duration = Field(
+        "15 min", ge=0, description="... and for this long (cleared)."
+    )
+    window: Duration = Field("1 min", gt=0, description="Interval of the latency samples.")
+
+
+class Config(SectionConfig):
+    """EC2: droplets, their DWFM leases, launches and Network Manager (see docs/ec2.md)."""
+
+    dynamodb_endpoint: str = Field(
+        "dynamodb.us-east-1.amazonaws.com",
+        description="Name the state checks resolve (through the dynamodb_dns zone).",
+    )
+    fleet: FleetConfig = Field(default_factory=FleetConfig, description="The droplets.")
+    dwfm: DwfmConfig = Field(default_factory=DwfmConfig, description="DropletWorkflow Manager.")
+    launches: LaunchesConfig = Field(
+        default_factory=LaunchesConfig, description="Launch requests and instances."
+    )
+    network_manager: NetworkManagerConfig = Field(
+        default_factory=NetworkManagerConfig, description="Network Manager."
+    )
+
+    @model_validator(mode="after")
+    def _establishment_fits_its_deadline(self) -> Config:
+        d, b = self.dwfm, self.fleet.batch_size
+        per_droplet = MemoryModel(d.memory).service_time(
+            d.base_working_set + b * d.state_per_droplet
+        )
+        work = per_droplet * b * d.establish_work
+        timeout = d.establish_retry.attempt_timeout or 0.0
+        if work >= timeout:
+            raise ValueError(
+                f"dwfm.establish_retry.attempt_timeout: re-establishing one batch takes "
+                f"{work:.1f} s on an idle host ({b} droplets x {per_droplet * d.establish_work:.3f}"
+                f" s), not less than the attempt timeout ({timeout:g} s): no attempt could ever "
+                "succeed (raise the timeout or lower fleet.batch_size)"
+            )
+        return self
+
+    def droplets_per_host(self) -> float:
+        return self.fleet.droplets / self.dwfm.hosts

@@ -1,0 +1,340 @@
+"""The launch API: customers' RunInstances calls, throttles, placement, lifetimes.
+
+Requests arrive per a piecewise Poisson load profile (`primitives.load`). Each call is checked
+against the request throttle (a `resilience.throttle.TokenBucket`; a rejection is "request limit
+exceeded"), then placed on a uniformly chosen leased droplet batch with a free slot; if there is
+none the call fails with "insufficient capacity" (a droplet without a DWFM lease takes no
+launch). A failed call is retried by the customer with the `resilience.retry` back-off of
+`retry`, until its attempts run out.
+
+A placed instance is published on the EC2 component's `InstanceFeed` (`launched`), its network
+configuration is handed to Network Manager (held while its droplet has no lease), and it is
+terminated after an exponential lifetime (`terminated`, plus Network Manager clean-up work).
+
+Per `window`: successful, throttled and no-capacity calls per second, the success share, and
+the launch latency: mean time from a request's first call to its instance being network ready
+(when none became ready but some wait, the age of the oldest waiting). A window is `normal` when
+the success share and the latency are within `normal_success` and `normal_latency`;
+`ec2_launches_normal` is the start of the first `normal_sustain` of normal windows after one
+that was not.
+
+Operator actions: `ec2_throttle_launches` (set or lift the throttle) and `ec2_relax_throttles`
+(a policy, not a schedule: every `interval`, if calls failing for other reasons than the throttle
+stay under `max_error_rate`, multiply the rate by `factor`; remove the throttle once it rejects
+under `idle_share` of calls).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+from pydantic import Field
+
+from simulation.core.component import Action, Component, Detector
+from simulation.core.config import SectionConfig
+from simulation.core.results import Results
+from simulation.core.units import Duration, Rate
+from simulation.primitives.load import LoadProfile, poisson_process
+from simulation.primitives.resilience.retry import Backoff
+from simulation.primitives.resilience.throttle import TokenBucket
+from simulation.subsystems.instances import Instance, InstanceFeed
+
+from .config import LaunchesConfig
+from .detectors import sustained
+from .fleet import Batch, Fleet
+
+OK = "ok"
+THROTTLED = "request_limit_exceeded"
+NO_CAPACITY = "insufficient_capacity"
+
+
+class Placed:
+    """A launched instance with where it runs and when its request was first made."""
+
+    __slots__ = ("batch", "instance", "requested_at")
+
+    def __init__(self, instance: Instance, batch: Batch, requested_at: float) -> None:
+        self.instance = instance
+        self.batch = batch
+        self.requested_at = requested_at
+
+
+class _Request:
+    __slots__ = ("backoff", "first")
+
+    def __init__(self, first: float, backoff: Backoff) -> None:
+        self.first = first
+        self.backoff = backoff
+
+
+class ThrottleParams(SectionConfig):
+    """Parameters of `ec2_throttle_launches`."""
+
+    rate: Rate | None = Field(description="Launch calls admitted per second; null lifts it.")
+    burst: float = Field(10.0, ge=0.0, description="Calls admitted at once after a lull.")
+
+
+class RelaxParams(SectionConfig):
+    """Parameters of `ec2_relax_throttles` (a policy that runs until the throttle is gone)."""
+
+    factor: float = Field(1.5, gt=1.0, description="Multiply the rate by this at each step.")
+    interval: Duration = Field("15 min", gt=0, description="Time between two steps.")
+    max_error_rate: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Hold (no step) while more than this share of calls in the last interval "
+        "failed for other reasons than the throttle.",
+    )
+    idle_share: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Remove the throttle once it rejects less than this share of the calls of "
+        "an interval.",
+    )
+
+
+class Launches(Component):
+    """Launch requests, placement, instance lifetimes (see module docstring)."""
+
+    def __init__(
+        self,
+        parent: Component,
+        config: LaunchesConfig,
+        fleet: Fleet,
+        feed: InstanceFeed,
+        propagate: Callable[[Placed, str], None],
+    ) -> None:
+        super().__init__(parent, "launches")
+        self.config = config
+        self.fleet = fleet
+        self.feed = feed
+        self.propagate = propagate
+        self.profile = LoadProfile(config.load)
+        self.throttle: TokenBucket | None = None
+        if config.throttle is not None:
+            self.throttle = config.throttle.build(self.env)
+        self._life_rate = 1.0 / config.lifetime
+        self._next_id = 0
+        self.counts = {
+            "requests": 0,
+            "calls": 0,
+            OK: 0,
+            THROTTLED: 0,
+            NO_CAPACITY: 0,
+            "gave_up": 0,
+            "terminated": 0,
+            "initial": 0,
+            "ready": 0,
+        }
+        self.ready_latency_sum = 0.0
+        self._win = dict.fromkeys(("calls", OK, THROTTLED, NO_CAPACITY, "ready"), 0)
+        self._win_latency = 0.0
+        self._unready: deque[Placed] = deque()
+        self.error_rate = 0.0
+        self._relax_gen = 0
+        self._ok = self.level("ok", "1/s")
+        self._throttled = self.level("throttled", "1/s")
+        self._no_capacity = self.level("insufficient_capacity", "1/s")
+        self._share = self.level("success_share", "ratio")
+        self._latency = self.level("latency", "s")
+        self._normal = self.level("normal", "bool")
+        initial = config.initial_instances
+        if initial is None:
+            initial = round(self.profile.rate_at(0.0) * config.lifetime)
+        self.env.timeout(0).callbacks.append(lambda _e: self._populate(initial))
+        self.env.process(
+            poisson_process(
+                self.env, self.profile, self.env.rng(self.scope, "arrivals"), self._arrive
+            )
+        )
+        self.env.process(self._sample())
+
+    # -- instances ------------------------------------------------------------------------------
+    def _new_instance(self, batch: Batch, requested_at: float) -> Placed:
+        self._next_id += 1
+        inst = Instance(self._next_id, batch.az, self.env.now)
+        self.fleet.take_slot(batch)
+        placed = Placed(inst, batch, requested_at)
+        life = self.rng.expovariate(self._life_rate)
+        self.env.timeout(life).callbacks.append(lambda _e: self._terminate(placed))
+        return placed
+
+    def _populate(self, count: int) -> None:
+        """The instances running at the start: placed, published and network ready at t=0."""
+        for _ in range(count):
+            batch = self.fleet.pick(self.rng)
+            if batch is None:
+                break
+            placed = self._new_instance(batch, 0.0)
+            self.counts["initial"] += 1
+            self.feed.launched(placed.instance)
+            self.feed.network_ready(placed.instance, 0.0)
+
+    def _terminate(self, placed: Placed) -> None:
+        self.counts["terminated"] += 1
+        self.fleet.free_slot(placed.batch)
+        self.feed.terminated(placed.instance, self.env.now)
+        self.propagate(placed, "terminate")
+
+    def network_ready(self, placed: Placed) -> None:
+        """Network Manager's configuration reached the instance (called by the EC2 component)."""
+        now = self.env.now
+        if placed.instance.running:
+            self.feed.network_ready(placed.instance, now)
+        latency = now - placed.requested_at
+        self.counts["ready"] += 1
+        self.ready_latency_sum += latency
+        self._win["ready"] += 1
+        self._win_latency += latency
+
+    # -- requests ---------------------------------------------------------------------------
+    def _arrive(self) -> None:
+        self.counts["requests"] += 1
+        self._call(_Request(self.env.now, self.config.retry.backoff()))
+
+    def _call(self, request: _Request) -> None:
+        counts, win = self.counts, self._win
+        counts["calls"] += 1
+        win["calls"] += 1
+        throttle = self.throttle
+        if throttle is not None and not throttle.try_take():
+            self._failed(request, THROTTLED)
+            return
+        batch = self.fleet.pick(self.rng)
+        if batch is None:
+            self._failed(request, NO_CAPACITY)
+            return
+        counts[OK] += 1
+        win[OK] += 1
+        placed = self._new_instance(batch, request.first)
+        self._unready.append(placed)
+        self.feed.launched(placed.instance)
+        self.propagate(placed, "launch")
+
+    def _failed(self, request: _Request, reason: str) -> None:
+        self.counts[reason] += 1
+        self._win[reason] += 1
+        delay = request.backoff.next_delay(self.rng)
+        if delay is None:
+            self.counts["gave_up"] += 1
+            return
+        self.env.timeout(delay).callbacks.append(lambda _e: self._call(request))
+
+    # -- measurement -------------------------------------------------------------------------
+    def _sample(self) -> Generator[simpy.Event, Any, None]:
+        c = self.config
+        window = c.window
+        unready = self._unready
+        while True:
+            yield self.env.timeout(window)
+            win = self._win
+            calls = win["calls"]
+            self._ok.set(win[OK] / window)
+            self._throttled.set(win[THROTTLED] / window)
+            self._no_capacity.set(win[NO_CAPACITY] / window)
+            while unready and (
+                unready[0].instance.network_ready or not unready[0].instance.running
+            ):
+                unready.popleft()
+            if win["ready"]:
+                self._latency.set(self._win_latency / win["ready"])
+            elif unready:
+                self._latency.set(self.env.now - unready[0].requested_at)
+            if calls:
+                share = win[OK] / calls
+                self.error_rate = 1.0 - share
+                self._share.set(share)
+                latency = self._latency.current if self._latency.values else 0.0
+                normal = share >= c.normal_success and latency <= c.normal_latency
+                self._normal.set(1.0 if normal else 0.0)
+            self._win = dict.fromkeys(win, 0)
+            self._win_latency = 0.0
+
+    # -- operator actions --------------------------------------------------------------------
+    def set_throttle(self, params: ThrottleParams) -> None:
+        self._relax_gen += 1  # a new throttle ends any relaxation in progress
+        self._apply_rate(params.rate, params.burst)
+
+    def _apply_rate(self, rate: float | None, burst: float | None = None) -> None:
+        if rate is None:
+            self.throttle = None
+        elif self.throttle is None:
+            self.throttle = TokenBucket(self.env, rate, 10.0 if burst is None else burst)
+        else:
+            self.throttle.set_rate(rate, burst)
+        shown = "none" if rate is None else f"{rate:g}/s"
+        self.event("launch_throttle", f"launch calls limited to {shown}")
+
+    def relax(self, params: RelaxParams) -> None:
+        self._relax_gen += 1
+        self.event(
+            "launch_throttle_relaxing",
+            f"x{params.factor:g} every {params.interval:g}s while errors <= "
+            f"{params.max_error_rate:g}",
+        )
+        self.env.process(self._relax(params, self._relax_gen))
+
+    def _relax(self, p: RelaxParams, gen: int) -> Generator[simpy.Event, Any, None]:
+        while True:
+            c0 = dict(self.counts)
+            yield self.env.timeout(p.interval)
+            if gen != self._relax_gen or self.throttle is None:
+                return
+            calls = self.counts["calls"] - c0["calls"]
+            throttled = self.counts[THROTTLED] - c0[THROTTLED]
+            other = self.counts[NO_CAPACITY] - c0[NO_CAPACITY]
+            if calls and other / calls > p.max_error_rate:
+                self.event("launch_throttle_held", f"{other}/{calls} calls failed for capacity")
+                continue
+            if not calls or throttled / calls < p.idle_share:
+                self._apply_rate(None)
+                return
+            self._apply_rate(self.throttle.rate * p.factor)
+
+    def actions(self) -> list[Action]:
+        return [
+            Action(
+                "ec2_throttle_launches",
+                self.set_throttle,
+                ThrottleParams,
+                "Set (or lift, rate null) the launch request throttle: calls beyond it fail "
+                "with 'request limit exceeded'.",
+            ),
+            Action(
+                "ec2_relax_throttles",
+                self.relax,
+                RelaxParams,
+                "Relax the launch throttle step by step while other errors stay low, until "
+                "it is no longer needed.",
+            ),
+        ]
+
+    # -- after the run -------------------------------------------------------------------------
+    def detectors(self) -> dict[str, Detector]:
+        c, scope = self.config, self.scope
+
+        def normal(results: Results) -> float | None:
+            lvl = results.level(scope, "normal")
+            if lvl is None:
+                return None
+            bad = lvl.first_time(lambda v: v < 0.5, before=results.end)
+            if bad is None:
+                return None
+            return sustained(lvl, lambda v: v >= 0.5, c.normal_sustain, results.end, after=bad)
+
+        return {"ec2_launches_normal": normal}
+
+    def statistics(self, results: Results) -> dict[str, Any]:
+        c = self.counts
+        return {
+            **c,
+            "calls_per_request": round(c["calls"] / c["requests"], 3) if c["requests"] else None,
+            "time_to_ready_mean_s": round(self.ready_latency_sum / c["ready"], 1)
+            if c["ready"]
+            else None,
+        }
