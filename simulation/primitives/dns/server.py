@@ -9,17 +9,21 @@ inside the zone, one weighted member per query), and for negative answers the SO
 authority section with TTL min(SOA TTL, SOA minimum) (RFC 2308).
 
 Responses are shared between queries with the same outcome (they are built once, with message
-id 0): treat them as read-only. `query(message)` answers a real query message with its own id.
+id 0): treat them as read-only. `query(message)` answers a real query message with its own id
+(what a live front end such as `simulation.live` serves to real clients).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
 import dns.rrset
 
 from simulation.core.component import Component
@@ -109,17 +113,31 @@ class AuthoritativeDns(Component):
         self._responses[key] = (found.data, response)
         return response
 
-    def query(self, message: dns.message.Message) -> dns.message.Message:
-        """Answer a real query message (its id and question are echoed)."""
+    def query(
+        self, message: dns.message.Message, rng: random.Random | None = None
+    ) -> dns.message.Message:
+        """Answer a real query message (its id and question are echoed) from the served state.
+
+        The message must have one question. A class other than IN is REFUSED (the zone is IN
+        only) and a meta type (ANY, AXFR, IXFR, ...) NOTIMP; any other type the name lacks is
+        NODATA. `rng` picks among weighted record sets (default: this component's stream; a
+        live front end passes its own so real queries never shift the simulation's draws).
+        """
         question = message.question[0]
-        found = self.served.lookup(question.name, question.rdtype, self.rng)
-        return self._build(message, found, self.served)
+        state = self.served  # read once: another state may be served while this answers
+        if question.rdclass != dns.rdataclass.IN:
+            found = Lookup(dns.rcode.REFUSED, None)
+        elif dns.rdatatype.is_metatype(question.rdtype):
+            found = Lookup(dns.rcode.NOTIMP, None)
+        else:
+            found = state.lookup(question.name, question.rdtype, self.rng if rng is None else rng)
+        return self._build(message, found, state)
 
     @staticmethod
     def _build(query: dns.message.Message, found: Lookup, state: ZoneState) -> dns.message.Message:
         response = dns.message.make_response(query)
         response.set_rcode(found.rcode)
-        if found.rcode == dns.rcode.REFUSED:
+        if found.rcode in (dns.rcode.REFUSED, dns.rcode.NOTIMP):
             return response
         response.flags |= dns.flags.AA
         qname = query.question[0].name
