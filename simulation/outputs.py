@@ -45,6 +45,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _finite(value: Any) -> Any:
+    """JSON-safe without rounding: NaN/inf -> null, tuples -> lists."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def build_summary(result: RunResult) -> dict[str, Any]:
     model = result.loaded.model
     clock = result.env.clock
@@ -136,7 +147,8 @@ def write_outputs(
     put(METRICS, metrics_parquet(result))
     doc = _clean(result.loaded.document)
     put(SCENARIO_AS_RUN, json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
-    put(VIEWS, json.dumps(_clean(result.views.as_dict()), indent=2, ensure_ascii=False) + "\n")
+    views = _finite(result.views.as_dict())  # not rounded: a scale can be 2**-30
+    put(VIEWS, json.dumps(views, indent=2, ensure_ascii=False) + "\n")
     stale = out / REFERENCE_TIMELINE
     if result.reference_timeline is not None:
         put(REFERENCE_TIMELINE, result.reference_timeline.read_bytes())

@@ -147,6 +147,10 @@ def _health_table(run: RunData, rows: list[HealthRow]) -> Table:
     return Table.of(frame) if not frame.empty else Table([], [])
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _timeline(run: RunData, chain: Chain) -> Table:
     """Milestones, operator actions and the chain's events, in time order."""
     rank = {n.key: i for i, n in enumerate(chain.nodes)}  # causal order of simultaneous rows
@@ -166,7 +170,7 @@ def _timeline(run: RunData, chain: Chain) -> Table:
             rank[n.key],
             "event",
             n.title,
-            n.detail + (f" ({n.count} times)" if n.count > 1 else ""),
+            _clip(n.detail, 160) + (f" ({n.count} times)" if n.count > 1 else ""),
         )
         for n in chain.nodes
         if n.kind == "event"
@@ -407,7 +411,7 @@ def _summary(run: RunData, chain: Chain, rows: list[HealthRow]) -> list[tuple[st
     hit = [r for r in rows if r.windows()]
     if hit:
         figures.append(
-            "not ok: "
+            "Time not ok: "
             + "; ".join(f"{r.label} {fmt_duration(r.time_in(1) + r.time_in(DOWN))}" for r in hit)
         )
     out.append(("Impact", (". ".join(figures) + ".") if figures else "none recorded."))

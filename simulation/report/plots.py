@@ -100,13 +100,22 @@ def _time_axis(ax: Any, run: RunData) -> None:
 
 
 def _mark_actions(ax: Any, run: RunData) -> None:
-    """A dashed line per operator action, numbered above the plot (the caption names them)."""
+    """A dashed line per operator action, numbered above the plot (the caption names them);
+    actions closer than 1% of the run share one label (`1,2`)."""
+    groups: list[tuple[float, list[str]]] = []
+    close = run.end_s / 100.0
     for i, a in enumerate(run.actions, start=1):
-        x = _dates(run, [a["t"]])[0]
-        ax.axvline(x, color="#555555", linestyle=(0, (3, 3)), linewidth=0.8, zorder=1)
+        if groups and a["t"] - groups[-1][0] <= close:
+            groups[-1][1].append(str(i))
+        else:
+            groups.append((a["t"], [str(i)]))
+        ax.axvline(
+            _dates(run, [a["t"]])[0], color="#555555", linestyle=(0, (3, 3)), lw=0.8, zorder=1
+        )
+    for t, labels in groups:
         ax.annotate(
-            str(i),
-            (x, 1.0),
+            ",".join(labels),
+            (_dates(run, [t])[0], 1.0),
             xycoords=("data", "axes fraction"),
             xytext=(0, 2),
             textcoords="offset points",

@@ -88,10 +88,10 @@ def test_summary_tells_trigger_cascade_impact_and_end(examples):
 def test_health_windows_follow_the_milestones(examples):
     text = md(examples / "dns-race")
     assert (
-        "| dynamodb.us-east-1.amazonaws.com record | 23:48-Oct 20 02:25 (down) | 0 s "
+        "| DynamoDB record | 23:48-Oct 20 02:25 (down) | 0 s "
         "| 2 h 36 min | ok |" in text
     )
-    assert "| clients resolving it | 23:48-Oct 20 02:34 (down) |" in text
+    assert "| DynamoDB clients (DNS) | 23:48-Oct 20 02:34 (down) |" in text
 
 
 def test_timeline_in_order_with_local_and_utc_times(examples):
@@ -111,7 +111,7 @@ def test_moving_the_repair_moves_the_recovery(tmp_path, monkeypatch):
     assert end.startswith(
         "DNS manual repair at Oct 20 02:45:00 PDT; DNS restored at Oct 20 02:45:00"
     )
-    assert "| dynamodb.us-east-1.amazonaws.com record | 23:48-Oct 20 02:45 (down) |" in text
+    assert "| DynamoDB record | 23:48-Oct 20 02:45 (down) |" in text
 
 
 def test_without_the_repair_nothing_recovers(tmp_path, monkeypatch):
@@ -120,7 +120,7 @@ def test_without_the_repair_nothing_recovers(tmp_path, monkeypatch):
     end = summary_line(text, "How it ended")
     assert end.startswith("no recovery action or milestone. At the end of the run (Oct 20 03:00)")
     assert end.endswith(
-        "still not ok: dynamodb.us-east-1.amazonaws.com record, clients resolving it."
+        "still not ok: DynamoDB record, DynamoDB clients (DNS)."
     )
     assert "23:48-end of run (down)" in text
 

@@ -299,12 +299,12 @@ class DynamoDbDns(Component):
     def plots(self) -> list[Plot]:
         full = self.layout.load_balancers * self.layout.addresses_per_load_balancer
         regional = self.regional.to_text(omit_final_dot=True)
-        health = [Series(self.scope, "regional_addresses", f"{regional} record", health=(full, 0))]
+        health = [Series(self.scope, "regional_addresses", "DynamoDB record", health=(full, 0))]
         record = [Series(self.scope, "regional_addresses", f"addresses of {regional}")]
         if self.clients is not None:
             n = self.clients.clients
             health.append(
-                Series(self.clients.scope, "failing", "clients resolving it", health=(0, n))
+                Series(self.clients.scope, "failing", "DynamoDB clients (DNS)", health=(0, n))
             )
             record.append(
                 Series(self.clients.scope, "failing", f"clients failing (of {n})", axis="right")

@@ -40,6 +40,7 @@ from simulation.core.config import SectionConfig
 from simulation.core.recorder import Level
 from simulation.core.results import Results
 from simulation.core.units import Duration, format_duration
+from simulation.core.views import Plot, Series
 from simulation.primitives.load import LoadProfile, LoadStep, LoadSteps, poisson_process
 from simulation.primitives.resilience.admission import (
     COMPLETED,
@@ -326,6 +327,31 @@ class CongestiveCollapseLab(Component):
             "goodput_fraction": round(good / offered, 4) if offered else None,
             "calls_per_request": round(calls / offered, 3) if offered else None,
         }
+
+    def plots(self) -> list[Plot]:
+        return [
+            Plot(
+                key="congestive-collapse-throughput",
+                title="Offered load, calls and goodput",
+                series=(
+                    Series(self.scope, "offered", "offered (new requests)"),
+                    Series(self.scope, "calls", "calls (with retries)"),
+                    Series(self.scope, "goodput", "goodput (answered in time)"),
+                ),
+                ylabel="per second",
+                caption="Collapse: calls stay high (retries) while goodput falls, and stays low "
+                "after the offered load drops back.",
+                order=20,
+            ),
+            Plot(
+                key="congestive-collapse-queue",
+                title="Work queue",
+                series=(Series(self.server.scope, "waiting", "requests waiting"),),
+                ylabel="requests",
+                caption="The queue fills with work whose callers have already given up.",
+                order=21,
+            ),
+        ]
 
     def statistics(self, results: Results) -> dict[str, Any]:
         end = results.end

@@ -39,6 +39,7 @@ from simulation.core.config import SectionConfig
 from simulation.core.results import Results
 from simulation.core.rng import stream
 from simulation.core.units import Duration
+from simulation.core.views import Plot, Series
 from simulation.primitives.connections import (
     OK,
     RETRIED_OK,
@@ -414,6 +415,21 @@ class GracefulShutdownLab(Component):
                 run,
                 DeregisterParams,
                 "Take one server out of service in every variant (each drains by its strategy).",
+            )
+        ]
+
+    def plots(self) -> list[Plot]:
+        return [
+            Plot(
+                key="graceful-shutdown-connections",
+                title="Client connections per shutdown strategy",
+                series=tuple(
+                    Series(r.scope, "client_connections", r.scope.rsplit(".", 1)[1])
+                    for r in self.runs
+                ),
+                ylabel="open connections",
+                caption="How each strategy moves clients off the deregistered server.",
+                order=20,
             )
         ]
 

@@ -29,6 +29,7 @@ from simulation.core.component import Action, Component, Detector
 from simulation.core.config import SectionConfig
 from simulation.core.results import Results
 from simulation.core.units import Duration, Size
+from simulation.core.views import Plot, Series
 from simulation.primitives.load import LoadProfile, LoadSteps, poisson_process, steps
 from simulation.primitives.memory import (
     GIB,
@@ -292,6 +293,38 @@ class MemoryPressureLab(Component):
             found[f"swapping_starts_{h.slug}"] = lambda r, h=h: h.entered(r, 2)
             found[f"service_collapse_{h.slug}"] = h.collapse_time
         return found
+
+    def plots(self) -> list[Plot]:
+        gib = 1 / 2**30
+        return [
+            Plot(
+                key="memory-pressure-working-set",
+                title="Working set and memory phase per page size",
+                series=tuple(
+                    Series(h.scope, "working_set", f"working set, {h.page_size} pages", scale=gib)
+                    for h in self.hosts
+                )
+                + tuple(
+                    Series(h.scope, "memory_phase", f"phase, {h.page_size} pages", axis="right")
+                    for h in self.hosts
+                ),
+                ylabel="GiB",
+                y2label="memory phase",
+                caption="Memory phase (right): 0 within the TLB reach, 1 past it, 2 swapping.",
+                order=20,
+            ),
+            Plot(
+                key="memory-pressure-queue",
+                title="Requests waiting per host",
+                series=tuple(
+                    Series(h.pool.scope, "waiting", f"{h.page_size} pages") for h in self.hosts
+                ),
+                ylabel="requests",
+                caption="Past the TLB reach each request holds a worker longer; the queue grows "
+                "where service slows.",
+                order=21,
+            ),
+        ]
 
     def statistics(self, results: Results) -> dict[str, Any]:
         stats: dict[str, Any] = {"arrivals": self.arrivals}

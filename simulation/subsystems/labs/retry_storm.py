@@ -27,6 +27,7 @@ from simulation.core.component import Component, Detector
 from simulation.core.config import SectionConfig
 from simulation.core.results import Results
 from simulation.core.units import Duration
+from simulation.core.views import Plot, Series
 from simulation.primitives.resilience.retry import RetryConfig, RetryPolicy, call_with_retry
 
 BLOG_POLICIES: list[str] = [
@@ -223,6 +224,21 @@ class RetryStormLab(Component):
             )
 
         return {f"retry_storm_{run.policy}_work_done": done(run) for run in self.runs}
+
+    def plots(self) -> list[Plot]:
+        return [
+            Plot(
+                key="retry-storm-finished",
+                title="Clients finished, per back-off policy",
+                series=tuple(
+                    Series(r.scope, "clients_finished", r.policy, style="line") for r in self.runs
+                ),
+                ylabel="clients (all trials)",
+                caption="The same arrivals for every policy: the steeper the curve, the less "
+                "contention the policy leaves.",
+                order=20,
+            )
+        ]
 
     def statistics(self, results: Results) -> dict[str, Any]:
         """Per policy `<policy>_<figure>`, plus calls and work time relative to the best policy."""

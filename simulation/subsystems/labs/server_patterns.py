@@ -24,6 +24,7 @@ from simulation.core.config import SectionConfig
 from simulation.core.results import Results
 from simulation.core.rng import stream
 from simulation.core.units import Duration
+from simulation.core.views import Plot, Series
 from simulation.primitives.load import LoadProfile, LoadStep, LoadSteps
 from simulation.primitives.servers import (
     PATTERN_NAMES,
@@ -98,6 +99,21 @@ class ServerPatternsLab(Component):
                 record_requests=config.record_requests,
             )
             self.servers[pattern] = server
+
+    def plots(self) -> list[Plot]:
+        return [
+            Plot(
+                key="server-patterns-accept-queue",
+                title="Accept queue per server pattern",
+                series=tuple(
+                    Series(s.scope, "accept_queue", name) for name, s in self.servers.items()
+                ),
+                ylabel="connections waiting to be accepted",
+                caption="The same arrivals for every pattern (reuseport keeps one queue per "
+                "socket and is not drawn here).",
+                order=20,
+            )
+        ]
 
     def statistics(self, results: Results) -> dict[str, Any]:
         c = self.config
