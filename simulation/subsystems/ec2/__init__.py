@@ -21,7 +21,8 @@ from typing import Any
 from simulation.core.component import Component
 from simulation.core.errors import ScenarioError
 from simulation.core.results import Results
-from simulation.core.views import Plot, Series, Switch
+from simulation.core.units import format_duration
+from simulation.core.views import Link, Plot, Series, Switch
 from simulation.primitives.memory import GIB
 from simulation.subsystems.instances import InstanceFeed
 
@@ -93,7 +94,24 @@ class Ec2(Component):
     # -- report ------------------------------------------------------------------------------
     def plots(self) -> list[Plot]:
         d, nm, la = self.dwfm.scope, self.network_manager.scope, self.launches.scope
+        c = self.config
+        latency = c.network_manager.backlog_latency
         return [
+            Plot(
+                "ec2-health",
+                "EC2",
+                (
+                    Series(d, "lost", "DWFM leases", health=(0, self.fleet.droplets)),
+                    Series(
+                        nm, "propagation_latency", "Network Manager", health=(latency, 6 * latency)
+                    ),
+                    Series(
+                        la, "success_share", "EC2 launches", health=(c.launches.normal_success, 0.5)
+                    ),
+                ),
+                kind="health",
+                order=1,
+            ),
             Plot(
                 "ec2-leases",
                 "DWFM leases",
@@ -184,6 +202,58 @@ class Ec2(Component):
                 self.dwfm.scope,
                 "ec2.dwfm.queue.max_waiting",
             )
+        ]
+
+    def links(self) -> list[Link]:
+        """The causal chain of the EC2 cascade (core.views.Link)."""
+        d = self.config.dwfm
+        lease = format_duration(d.lease.duration)
+        timeout = format_duration(d.establish_retry.attempt_timeout or 0.0)
+        return [
+            Link(
+                "milestone:dns_record_empty",
+                "milestone:dwfm_state_checks_failing",
+                "state checks resolve DynamoDB through each host's cache; cached answers expire",
+            ),
+            Link(
+                "milestone:dns_restored",
+                "milestone:dwfm_congestive_collapse",
+                f"leases unrenewed for {lease} have expired; when DynamoDB answers again every "
+                f"droplet without a lease needs re-establishment at once, FIFO waits pass the "
+                f"{timeout} deadline, timed-out work is served anyway and queued again, the "
+                "working set outgrows memory",
+            ),
+            Link(
+                "action:dwfm_restart_hosts",
+                "milestone:dwfm_leases_all_restored",
+                "restarts empty the queues and the working sets",
+            ),
+            Link(
+                "action:dwfm_throttle",
+                "milestone:dwfm_leases_all_restored",
+                "throttled re-establishment finishes within its deadline",
+            ),
+            Link(
+                "action:dwfm_admission",
+                "milestone:dwfm_leases_all_restored",
+                "admission by queue size keeps the wait under the deadline",
+            ),
+            Link(
+                "action:dwfm_throttle",
+                "milestone:nm_backlog_start",
+                "network work held on droplets without a lease lands on Network Manager as "
+                "they are leased again",
+            ),
+            Link(
+                "action:nm_reduce_load",
+                "milestone:nm_backlog_cleared",
+                "non-urgent propagation waits behind launches",
+            ),
+            Link(
+                "action:ec2_relax_throttles",
+                "milestone:ec2_launches_normal",
+                "the launch throttle steps up until it no longer rejects calls",
+            ),
         ]
 
     def impact(self, results: Results) -> dict[str, Any]:

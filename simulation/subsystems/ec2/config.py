@@ -8,6 +8,8 @@ and the establish retry policy (attempt timeout and back-off); docs/ec2.md gives
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 
 from simulation.core.config import SectionConfig
@@ -53,19 +55,68 @@ class FleetConfig(SectionConfig):
         return value
 
 
-def _dwfm_memory() -> MemoryConfig:
-    return MemoryConfig(accesses_per_request=100_000, compute_time="5 ms", memory_limit="4 GiB")
+class DwfmMemory(MemoryConfig):
+    """A DWFM host's memory system; one request is one droplet's state check."""
 
-
-def _check_retry() -> RetryConfig:
-    return RetryConfig(
-        policy="full_jitter", base="1 s", cap="10 s", max_attempts=3, attempt_timeout="30 s"
+    accesses_per_request: int = Field(
+        100_000, ge=0, description="Random memory accesses of one droplet's state check."
+    )
+    compute_time: Duration = Field(
+        "5 ms", description="CPU time of one droplet's state check apart from memory accesses."
+    )
+    memory_limit: Size = Field(
+        "4 GiB",
+        description="Memory the DWFM process can keep resident; a larger working set swaps.",
     )
 
 
-def _establish_retry() -> RetryConfig:
-    return RetryConfig(
-        policy="full_jitter", base="5 s", cap="5 min", max_attempts=None, attempt_timeout="1 min"
+class CheckRetry(RetryConfig):
+    """Retries of one state check; attempt_timeout is each attempt's deadline."""
+
+    base: Duration = Field("1 s", description="Delay before the first retry (full jitter).")
+    cap: Duration = Field("10 s", description="Longest delay between two attempts.")
+    max_attempts: int | None = Field(
+        3, ge=1, description="Attempts per check; then the lease is left unrenewed."
+    )
+    attempt_timeout: Duration | None = Field(
+        "30 s", description="Deadline of each attempt, from its submission."
+    )
+
+
+class EstablishRetry(RetryConfig):
+    """Retries of a batch's lease re-establishment; attempt_timeout is each attempt's deadline."""
+
+    base: Duration = Field("5 s", description="Delay before the first retry (full jitter).")
+    cap: Duration = Field("5 min", description="Longest delay between two attempts.")
+    max_attempts: int | None = Field(
+        None,
+        ge=1,
+        description="Attempts per operation (null = unlimited); an exhausted operation starts "
+        "over after `cap`: DWFM never gives a droplet up.",
+    )
+    attempt_timeout: Duration | None = Field(
+        "1 min",
+        description="Deadline of each attempt: the requester gives up and queues a new attempt "
+        "after its back-off; the host still serves the abandoned one.",
+    )
+
+
+class DwfmLease(LeaseConfig):
+    """Leases on droplet batches."""
+
+    duration: Duration = Field(
+        "15 min", description="Lease timeout: a grant or renewal holds this long."
+    )
+    resolution: Duration = Field("1 s", description="Expiry is processed on this grid.")
+
+
+class DwfmQueue(AdmissionConfig):
+    """A DWFM host's lease-work queue (max_waiting is the fix: admission by queue size)."""
+
+    on_expired: Literal["drop", "complete"] = Field(
+        "complete",
+        description="Work found past its deadline when dequeued: complete (served anyway, "
+        "wasted: the host does not know its requester gave up) or drop.",
     )
 
 
@@ -80,29 +131,24 @@ class DwfmConfig(SectionConfig):
         description="A leased batch is state-checked (a DynamoDB read) this long after its "
         "previous check started; a successful check renews the lease.",
     )
-    lease: LeaseConfig = Field(
-        default_factory=lambda: LeaseConfig(duration="15 min", resolution="1 s"),
+    lease: DwfmLease = Field(
+        default_factory=DwfmLease,
         description="Leases: how long a grant or renewal holds (the lease timeout) and the "
-        "expiry resolution. Default here: 15 min, 1 s.",
+        "expiry resolution.",
     )
-    check_retry: RetryConfig = Field(
-        default_factory=_check_retry,
-        description="Retries of one state check; attempt_timeout is each attempt's deadline. "
-        "A check whose attempts are exhausted leaves the lease unrenewed. Default here: "
-        "full_jitter 1 s..10 s, 3 attempts, attempt_timeout 30 s.",
+    check_retry: CheckRetry = Field(
+        default_factory=CheckRetry,
+        description="Retries of one state check; a check whose attempts are exhausted leaves "
+        "the lease unrenewed.",
     )
-    establish_retry: RetryConfig = Field(
-        default_factory=_establish_retry,
-        description="Retries of lease re-establishment for a batch without a lease; "
-        "attempt_timeout is each attempt's deadline (work past it is wasted and queued again). "
-        "An exhausted operation starts over: DWFM never gives a droplet up. Default here: "
-        "full_jitter 5 s..5 min, unlimited attempts, attempt_timeout 1 min.",
+    establish_retry: EstablishRetry = Field(
+        default_factory=EstablishRetry,
+        description="Retries of lease re-establishment for a batch without a lease.",
     )
-    memory: MemoryConfig = Field(
-        default_factory=_dwfm_memory,
+    memory: DwfmMemory = Field(
+        default_factory=DwfmMemory,
         description="Each host's memory system; accesses_per_request and compute_time are the "
-        "cost of one droplet's state check. Default here: 100,000 accesses, 5 ms compute, "
-        "4 GiB resident.",
+        "cost of one droplet's state check.",
     )
     base_working_set: Size = Field(
         "1 GiB", description="Working set of an idle DWFM host (code, droplet index, caches)."
@@ -124,12 +170,10 @@ class DwfmConfig(SectionConfig):
         description="Worker time of an attempt whose DynamoDB call fails at once (the name "
         "does not resolve).",
     )
-    queue: AdmissionConfig = Field(
-        default_factory=lambda: AdmissionConfig(on_expired="complete"),
-        description="Each host's lease-work queue. max_waiting is the fix (admission by "
-        "waiting-queue size). Each attempt's deadline is its retry policy's attempt_timeout, so "
-        "`deadline` must stay null. Default here: fifo, no limit, on_expired complete (the host "
-        "does not know a requester has given up).",
+    queue: DwfmQueue = Field(
+        default_factory=DwfmQueue,
+        description="Each host's lease-work queue. Each attempt's deadline is its retry "
+        "policy's attempt_timeout, so `deadline` must stay null.",
     )
     throttle: TokenBucketConfig | None = Field(
         None,
@@ -173,7 +217,7 @@ class DwfmConfig(SectionConfig):
 
     @field_validator("queue")
     @classmethod
-    def _no_queue_deadline(cls, value: AdmissionConfig) -> AdmissionConfig:
+    def _no_queue_deadline(cls, value: DwfmQueue) -> DwfmQueue:
         if value.deadline is not None:
             raise ValueError(
                 "deadline must stay null: each attempt carries its retry policy's "
@@ -182,8 +226,15 @@ class DwfmConfig(SectionConfig):
         return value
 
 
-def _launch_retry() -> RetryConfig:
-    return RetryConfig(policy="full_jitter", base="10 s", cap="5 min", max_attempts=6)
+class LaunchRetry(RetryConfig):
+    """How customers retry a failed launch call (attempt_timeout is not used: a call answers
+    at once)."""
+
+    base: Duration = Field("10 s", description="Delay before the first retry (full jitter).")
+    cap: Duration = Field("5 min", description="Longest delay between two calls.")
+    max_attempts: int | None = Field(
+        6, ge=1, description="Calls per request, the first included (null = unlimited)."
+    )
 
 
 class LaunchesConfig(SectionConfig):
@@ -194,10 +245,8 @@ class LaunchesConfig(SectionConfig):
         description="New launch requests per second over time (Poisson), as steps; customers' "
         "retries come on top.",
     )
-    retry: RetryConfig = Field(
-        default_factory=_launch_retry,
-        description="How customers retry a failed launch (attempt_timeout is not used: a "
-        "launch call answers at once). Default here: full_jitter 10 s..5 min, 6 attempts.",
+    retry: LaunchRetry = Field(
+        default_factory=LaunchRetry, description="How customers retry a failed launch."
     )
     throttle: TokenBucketConfig | None = Field(
         None,
@@ -236,17 +285,18 @@ class LaunchesConfig(SectionConfig):
     )
 
 
-def _nm_service() -> ServiceTimeConfig:
-    return ServiceTimeConfig(distribution="exponential", mean="1.6 s")
+class PropagationTime(ServiceTimeConfig):
+    """Time Network Manager takes to propagate one change."""
+
+    mean: Duration = Field("1.6 s", gt=0.0, description="Mean time of one propagation.")
 
 
 class NetworkManagerConfig(SectionConfig):
     """Network Manager: propagates network configuration for launches and terminations."""
 
     workers: int = Field(4, ge=1, description="Propagation workers.")
-    service: ServiceTimeConfig = Field(
-        default_factory=_nm_service,
-        description="Time to propagate one change. Default here: exponential, mean 1.6 s.",
+    service: PropagationTime = Field(
+        default_factory=PropagationTime, description="Time to propagate one change."
     )
     background: Rate = Field(
         "1/s",

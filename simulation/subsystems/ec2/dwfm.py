@@ -30,8 +30,6 @@ establishment attempts, or admission by waiting-queue size, are the ways out.
 from __future__ import annotations
 
 import math
-import random
-from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Literal
 
@@ -51,116 +49,16 @@ from simulation.primitives.resilience.admission import (
     WorkItem,
 )
 from simulation.primitives.resilience.lease import LeaseTable
-from simulation.primitives.resilience.retry import Backoff, RetryConfig
+from simulation.primitives.resilience.retry import RetryConfig
 from simulation.primitives.resilience.throttle import TokenBucket
-from simulation.primitives.servers import ServerView, WorkerPool
 
-from .config import Config, DwfmConfig
+from .config import Config
 from .detectors import first_return, sustained
 from .fleet import Batch, Fleet
+from .hosts import Attempt, DeadlineWatch, DwfmHost, LeaseOp
 
 CHECK = "check"
 ESTABLISH = "establish"
-
-
-class _Op:
-    """One lease operation of a batch (a state check or a re-establishment) across attempts."""
-
-    __slots__ = ("backoff", "batch", "item", "kind", "started")
-
-    def __init__(self, batch: Batch, kind: str, backoff: Backoff, now: float) -> None:
-        self.batch = batch
-        self.kind = kind
-        self.backoff = backoff
-        self.started = now
-        self.item: WorkItem | None = None
-        """The attempt the requester is waiting for (None between attempts)."""
-
-
-class _Attempt:
-    """The payload of one work item: whose attempt, its cost in state checks, its result."""
-
-    __slots__ = ("ok", "op", "units")
-
-    def __init__(self, op: _Op, units: float) -> None:
-        self.op = op
-        self.units = units
-        self.ok = False
-
-
-class DeadlineWatch:
-    """Gives up on attempts at their deadline, with one process for all of them.
-
-    Every attempt of a kind has the same timeout, so deadlines arrive in order; the watch sleeps
-    until the oldest unsettled attempt's deadline and skips those settled meanwhile. In normal
-    operation it wakes about once per timeout, not once per attempt.
-    """
-
-    def __init__(self, env: simpy.Environment, on_timeout: Callable[[_Op, WorkItem], None]) -> None:
-        self.env = env
-        self.on_timeout = on_timeout
-        self.entries: deque[tuple[_Op, WorkItem]] = deque()
-        self._wake: simpy.Event | None = None
-        env.process(self._run())
-
-    def add(self, op: _Op, item: WorkItem) -> None:
-        self.entries.append((op, item))
-        if self._wake is not None:
-            wake, self._wake = self._wake, None
-            wake.succeed()
-
-    def _run(self) -> Generator[simpy.Event, Any, None]:
-        env, entries = self.env, self.entries
-        while True:
-            while entries and entries[0][0].item is not entries[0][1]:
-                entries.popleft()  # settled before its deadline
-            if not entries:
-                self._wake = env.event()
-                yield self._wake
-                continue
-            op, item = entries[0]
-            wait = item.deadline - env.now
-            if wait > 0.0:
-                yield env.timeout(wait)
-                continue
-            entries.popleft()
-            self.on_timeout(op, item)
-
-
-class DwfmHost(Component):
-    """One DWFM host: a worker pool whose service time is the memory model's."""
-
-    def __init__(
-        self, parent: Dwfm, index: int, config: DwfmConfig, resolver: CachingResolver
-    ) -> None:
-        super().__init__(parent, "host", index)
-        self.resolver = resolver
-        self.qname = parent.qname
-        self.cost: MemoryServiceTime = parent.cost
-        self.failed_cost = config.failed_call_time
-        self.pool = WorkerPool(self, "pool", config.workers, self._service, config.queue)
-        self.queue = self.pool.queue
-        self.restarts = 0
-
-    def _service(self, server: ServerView, payload: _Attempt, _rng: random.Random) -> float:
-        """Resolve DynamoDB; if it answers, `units` state checks at the current memory cost."""
-        if not self.resolver.resolve(self.qname).ok:
-            payload.ok = False
-            return self.failed_cost
-        payload.ok = True
-        return self.cost(server.waiting + server.in_service) * payload.units
-
-    def working_set(self) -> int:
-        return self.cost.working_set(self.queue.in_flight)
-
-    def restart(self, downtime: float) -> int:
-        """Drop all held work (working set back to base) and stay down for `downtime` plus the
-        first-touch faults of the base working set; returns the items dropped."""
-        down = downtime + self.cost.model.first_touch_cost(self.cost.base, "first_write")
-        dropped = self.pool.restart(down)
-        self.restarts += 1
-        self.event("host_restarted", f"dropped={dropped} downtime={down:.1f}s")
-        return dropped
 
 
 class ThrottleParams(SectionConfig):
@@ -200,9 +98,9 @@ class AdmissionParams(SectionConfig):
     max_waiting: int | Literal["auto", "unlimited"] = Field(
         "auto",
         description="Per host: an attempt arriving while this many wait is rejected at once "
-        "(it backs off and retries). 'auto': the most that still lets an establishment finish "
-        "by its deadline on an idle host (workers x (timeout - establish time) / establish "
-        "time); 'unlimited' removes the limit.",
+        "(it backs off and retries). 'auto': the most that lets every admitted establishment "
+        "finish by its deadline even when all workers just started one (a multiple of "
+        "workers, 0 if two establishments do not fit in the timeout); 'unlimited' removes it.",
     )
 
     @field_validator("max_waiting")
@@ -296,11 +194,11 @@ class Dwfm(Component):
             self._start(batch, CHECK)
 
     def _start(self, batch: Batch, kind: str) -> None:
-        op = _Op(batch, kind, self.retries[kind].backoff(), self.env.now)
+        op = LeaseOp(batch, kind, self.retries[kind].backoff(), self.env.now)
         batch.op = op
         self._attempt(op)
 
-    def _attempt(self, op: _Op) -> None:
+    def _attempt(self, op: LeaseOp) -> None:
         batch = op.batch
         if batch.op is not op:
             return  # abandoned (the lease expired during a check)
@@ -316,14 +214,14 @@ class Dwfm(Component):
         else:
             units = float(batch.droplets)
         now = self.env.now
-        item = WorkItem(_Attempt(op, units), now, now + self.timeouts_s[op.kind], self._settled)
+        item = WorkItem(Attempt(op, units), now, now + self.timeouts_s[op.kind], self._settled)
         op.item = item
         self.hosts[batch.host].queue.put(item)
         if item.outcome is None:
             self.watches[op.kind].add(op, item)
 
     def _settled(self, item: WorkItem) -> None:
-        attempt: _Attempt = item.payload
+        attempt: Attempt = item.payload
         op = attempt.op
         if op.item is not item:
             return  # its requester gave up at the deadline: served (or dropped) for nobody
@@ -346,7 +244,7 @@ class Dwfm(Component):
             self._win_timeouts += 1
         self._retry(op)
 
-    def _timed_out(self, op: _Op, item: WorkItem) -> None:
+    def _timed_out(self, op: LeaseOp, item: WorkItem) -> None:
         if op.item is not item:
             return
         op.item = None
@@ -356,7 +254,7 @@ class Dwfm(Component):
         self._win_timeouts += 1
         self._retry(op)
 
-    def _retry(self, op: _Op) -> None:
+    def _retry(self, op: LeaseOp) -> None:
         delay = op.backoff.next_delay(self.rng)
         if delay is not None:
             self.env.timeout(delay).callbacks.append(lambda _e: self._attempt(op))
@@ -375,7 +273,7 @@ class Dwfm(Component):
         if batch.op is None and not batch.leased:
             self._start(batch, ESTABLISH)
 
-    def _succeeded(self, op: _Op) -> None:
+    def _succeeded(self, op: LeaseOp) -> None:
         batch = op.batch
         batch.op = None
         self.counts[op.kind]["ok"] += 1
@@ -444,11 +342,22 @@ class Dwfm(Component):
         self.event("dwfm_throttle", f"establishment attempts limited to {rate}")
 
     def admission_limit(self) -> int:
-        """The largest waiting queue whose FIFO wait still lets an establishment attempt finish
-        by its deadline on an idle host."""
-        work = self.idle_costs()["establish_s"]
-        slack = (self.config.establish_retry.attempt_timeout or 0.0) - work
-        return max(int(self.config.workers * slack / work), 0)
+        """The largest waiting queue that lets every admitted establishment finish by its
+        deadline even in the worst case (all workers just started one): an item at waiting
+        position k starts within (k // workers + 1) service times and must end before the
+        timeout, with the service time at the working set of that full queue."""
+        c, timeout = self.config.workers, self.config.establish_retry.attempt_timeout or 0.0
+        per_item = self.fleet.batches[0].droplets * self.config.establish_work
+
+        def fits(limit: int) -> bool:
+            work = self.cost(c + limit) * per_item
+            rounds = -(-limit // c)  # the last admitted waits this many rounds
+            return (rounds + 1) * work < timeout
+
+        limit = 0
+        while fits(limit + c):
+            limit += c
+        return limit
 
     def set_admission(self, params: AdmissionParams) -> None:
         limit = params.max_waiting
