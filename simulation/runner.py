@@ -17,6 +17,7 @@ from typing import Any
 from .core.component import Component, Detector
 from .core.env import SimEnv
 from .core.errors import ScenarioError, SimulationError
+from .core.gc_policy import run_gc_policy
 from .core.results import Results
 from .core.views import Link, Views, check_link
 from .scenario.load import LoadedScenario
@@ -131,11 +132,12 @@ def simulate(
     step = end / PROGRESS_STEPS
     try:
         target = 0.0
-        while target < end:
-            target = min(end, target + step)
-            env.run(until=target)
-            if progress is not None:
-                progress(env.now, end)
+        with run_gc_policy():  # the built tree is long-lived: do not rescan it (core/gc_policy)
+            while target < end:
+                target = min(end, target + step)
+                env.run(until=target)
+                if progress is not None:
+                    progress(env.now, end)
     except KeyboardInterrupt:
         interrupted = True
         failure = f"interrupted at sim time {env.now:.0f} s ({env.iso()})"
