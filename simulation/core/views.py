@@ -86,6 +86,11 @@ class Link:
     effect: str
     mechanism: str = ""
     """Why the cause leads to the effect, e.g. 'cached answers expire (record TTL 60 s)'."""
+    recovers: bool | None = None
+    """Is the effect a recovery (True) or harm (False)? None: a recovery when the cause is an
+    operator action or itself a recovery, else harm. Say False for harm that follows a repair
+    (a collapse when the dependency comes back) or an action that injects a fault; an action
+    whose every link says False is drawn as a trigger."""
 
 
 LINK_KINDS = ("milestone", "action", "event")

@@ -3,8 +3,9 @@
 Built from the causal links components declare (views.json `links`), placed in time with the
 event log, the detected milestones and the operator actions performed. An event node takes its
 first occurrence at or after its causes (a stale apply long before the fault is not the one that
-mattered). Phases follow from the graph: nodes reachable from an operator action are the
-recovery; nodes nothing that happened caused are the trigger; the rest sustained the incident.
+mattered). Phases follow from the graph: nodes nothing that happened caused are the trigger;
+operator actions and the effects of recovery links (a link's `recovers`, by default the effect
+of an action or of a recovery) are the recovery; the rest sustained the incident.
 Without declared links, the chain is the milestones and actions in time order.
 """
 
@@ -43,6 +44,7 @@ class Edge:
     cause: str
     effect: str
     mechanism: str = ""
+    recovers: bool | None = None
 
 
 @dataclass
@@ -95,7 +97,12 @@ def build_chain(run: RunData) -> Chain:
         return _sequence(run)
     graph = nx.DiGraph()
     for link in links:
-        graph.add_edge(link["cause"], link["effect"], mechanism=link.get("mechanism", ""))
+        graph.add_edge(
+            link["cause"],
+            link["effect"],
+            mechanism=link.get("mechanism", ""),
+            recovers=link.get("recovers"),
+        )
     events = _event_times(run)
     times: dict[str, float] = {}
     nodes: dict[str, Node] = {}
@@ -127,29 +134,45 @@ def build_chain(run: RunData) -> Chain:
         if key in nodes:
             times[key] = nodes[key].t
     edges = [
-        Edge(c, e, d.get("mechanism", ""))
+        Edge(c, e, d.get("mechanism", ""), d.get("recovers"))
         for c, e, d in graph.edges(data=True)
         if c in nodes and e in nodes
     ]
-    happened = nx.DiGraph()
-    happened.add_nodes_from(nodes)
-    happened.add_edges_from((e.cause, e.effect) for e in edges)
-    recovery: set[str] = set()
-    for key, node in nodes.items():
-        if node.kind == "action":
-            recovery |= {key, *nx.descendants(happened, key)}
-    for key, node in nodes.items():
-        if key in recovery:
-            node.phase = "recovery"
-        elif happened.in_degree(key) == 0:
-            node.phase = "trigger"
-        else:
-            node.phase = "sustaining"
+    _assign_phases(nodes, edges, [k for k in order if k in nodes])
     topo = {key: i for i, key in enumerate(order)}
     ordered = sorted(nodes.values(), key=lambda n: (n.t, topo[n.key]))
     rank = {n.key: i for i, n in enumerate(ordered)}
     edges.sort(key=lambda e: (rank[e.cause], rank[e.effect]))
     return Chain(ordered, edges, declared=True)
+
+
+def _assign_phases(nodes: dict[str, Node], edges: list[Edge], order: list[str]) -> None:
+    """Trigger: nothing that happened caused it (or an action whose every link says harm).
+    Recovery: an action, or the effect of a recovery link (`recovers`, or by default the effect
+    of an action or of a recovery). The rest sustained the incident."""
+    incoming: dict[str, list[Edge]] = {k: [] for k in nodes}
+    outgoing: dict[str, list[Edge]] = {k: [] for k in nodes}
+    for e in edges:
+        incoming[e.effect].append(e)
+        outgoing[e.cause].append(e)
+    for key in order:
+        node = nodes[key]
+        if node.kind == "action":
+            out = outgoing[key]
+            harm = bool(out) and all(e.recovers is False for e in out)
+            node.phase = "trigger" if harm else "recovery"
+            continue
+        into = incoming[key]
+        if not into:
+            node.phase = "trigger"
+            continue
+
+        def recovers(e: Edge) -> bool:
+            if e.recovers is not None:
+                return e.recovers
+            return nodes[e.cause].phase == "recovery"
+
+        node.phase = "recovery" if any(recovers(e) for e in into) else "sustaining"
 
 
 def _sequence(run: RunData) -> Chain:

@@ -41,7 +41,9 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
@@ -106,15 +108,20 @@ def _impact(run: RunData) -> Table:
             records[name] = figures if isinstance(figures, dict) else {"value": figures}
     if not records:
         return Table([], [])
-    frame = pd.DataFrame.from_dict(records, orient="index")
-    frame = frame[[c for c in frame.columns if not frame[c].map(_is_listy).any()]]
-    frame.columns = [humanize(str(c)) for c in frame.columns]
-    if len(frame.columns) <= 6:
+    keysets = {tuple(k for k, v in r.items() if not _is_listy(v)) for r in records.values()}
+    if len(keysets) == 1 and len(next(iter(keysets))) <= 6:  # alike: one row per subsystem
+        frame = pd.DataFrame.from_dict(records, orient="index")
+        frame = frame[[c for c in frame.columns if not frame[c].map(_is_listy).any()]]
+        frame.columns = [humanize(str(c)) for c in frame.columns]
         frame.insert(0, "subsystem", frame.index)
-    else:  # too wide for a phone: one row per figure, one column per subsystem
-        frame = frame.T
-        frame.insert(0, "figure", frame.index)
-    return Table.of(frame.reset_index(drop=True))
+        return Table.of(frame.reset_index(drop=True))
+    rows = [  # different figures per subsystem: one row per figure
+        {"subsystem": name, "figure": humanize(str(k)), "value": v}
+        for name, figures in records.items()
+        for k, v in figures.items()
+        if not _is_listy(v)
+    ]
+    return Table.of(pd.DataFrame(rows, columns=["subsystem", "figure", "value"]))
 
 
 def _is_listy(v: Any) -> bool:

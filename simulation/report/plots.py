@@ -284,7 +284,7 @@ def chain_picture(run: RunData, chain: Chain) -> Picture | None:
         fig = Figure(figsize=(WIDTH_IN, 0.45 + row_h * n))
         ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
         ax.set_axis_off()
-        ax.set_xlim(0, ncol)
+        ax.set_xlim(0, ncol + 0.14)  # room on the right for arcs that skip boxes
         top = 0.75
         ax.set_ylim(-n + 0.05, top)
         width_chars = 34 if ncol == 3 else 100
@@ -338,7 +338,10 @@ def chain_picture(run: RunData, chain: Chain) -> Picture | None:
         for e in chain.edges:
             (x0, y0), (x1, y1) = pos[e.cause], pos[e.effect]
             same_col = abs(x0 - x1) < 1e-9
-            rad = 0.0 if not same_col or abs(y0 - y1) <= 1 else -0.35
+            # arcs between boxes of one column skip the boxes in between on their right side,
+            # bulging about 0.25 in whatever their length (rows are `row_h` inches apart)
+            rows = abs(y0 - y1)
+            rad = 0.0 if not same_col or rows <= 1 else -min(0.35, 0.25 / (rows * row_h))
             start = (x0, y0 - bh / 2) if same_col else (x0 + (bw / 2 if x1 > x0 else -bw / 2), y0)
             if y1 > y0:  # an effect placed above its cause (it happened earlier)
                 start = (x0, y0 + bh / 2)

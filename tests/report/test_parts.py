@@ -168,3 +168,35 @@ def test_the_shipped_dns_variants_validate(monkeypatch):
         )
         == 0
     )
+
+
+def test_chain_phases_follow_the_links():
+    from simulation.report.chain import Edge, Node, _assign_phases
+
+    keys = [
+        "action:break",
+        "milestone:empty",
+        "milestone:failing",
+        "action:repair",
+        "milestone:restored",
+        "milestone:collapse",
+        "milestone:clients_back",
+    ]
+    nodes = {k: Node(k, float(i), k) for i, k in enumerate(keys)}
+    edges = [
+        Edge("action:break", "milestone:empty", recovers=False),  # a fault injection
+        Edge("milestone:empty", "milestone:failing"),
+        Edge("action:repair", "milestone:restored"),  # inferred: effect of an action
+        Edge("milestone:restored", "milestone:collapse", recovers=False),  # harm after a repair
+        Edge("milestone:restored", "milestone:clients_back"),  # inferred: effect of a recovery
+    ]
+    _assign_phases(nodes, edges, keys)
+    assert {k: n.phase for k, n in nodes.items()} == {
+        "action:break": "trigger",
+        "milestone:empty": "sustaining",
+        "milestone:failing": "sustaining",
+        "action:repair": "recovery",
+        "milestone:restored": "recovery",
+        "milestone:collapse": "sustaining",
+        "milestone:clients_back": "recovery",
+    }
