@@ -29,6 +29,7 @@ SECTIONS: dict[str, str] = {
     "labs.retry_storm": "simulation.subsystems.labs.retry_storm",
     "labs.memory_pressure": "simulation.subsystems.labs.memory_pressure",
     "labs.graceful_shutdown": "simulation.subsystems.labs.graceful_shutdown",
+    "drill": "simulation.training.section",  # last: its alerts watch the levels of all others
 }
 
 _RELATIVE = re.compile(r"^\s*\+\s*(.+)$")
