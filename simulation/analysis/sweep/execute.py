@@ -41,22 +41,34 @@ class SweepOutcome:
         return not self.interrupted and not self.chunk_errors
 
 
-def chunk_size(todo: int, workers: int) -> int:
-    """Runs per chunk: enough chunks to keep every worker busy to the end, at most MAX_CHUNK
-    runs each (a kill loses at most the chunks in flight)."""
-    return max(1, min(MAX_CHUNK, math.ceil(todo / (workers * CHUNKS_PER_WORKER))))
+def chunk_size(remaining: int, workers: int) -> int:
+    """Runs in the next chunk when `remaining` runs are left to hand out: a share of them per
+    worker (guided scheduling: chunks shrink towards the end, so workers finish together), at
+    most MAX_CHUNK (a kill loses at most the chunks in flight)."""
+    return max(1, min(MAX_CHUNK, math.ceil(remaining / (workers * CHUNKS_PER_WORKER))))
 
 
 def make_jobs(
-    plan: SweepPlan, done: set[tuple[int, int]], size: int, keep_outputs: Path | None
+    plan: SweepPlan,
+    done: set[tuple[int, int]],
+    size: int | None,
+    keep_outputs: Path | None,
+    workers: int = 1,
 ) -> list[Job]:
+    """Chunks of the missing (point, seed) pairs, each within one point, in plan order: of
+    `size` runs, or guided (see chunk_size) when `size` is None."""
     jobs = []
     keep = None if keep_outputs is None else str(keep_outputs.resolve())
-    for point in plan.points:
-        todo = [s for s in plan.seeds if (point.index, s) not in done]
-        for i in range(0, len(todo), size):
-            seeds = tuple(todo[i : i + size])
-            jobs.append(Job(point.index, point.params, point.document, seeds, keep))
+    todo = [(p, [s for s in plan.seeds if (p.index, s) not in done]) for p in plan.points]
+    remaining = sum(len(seeds) for _, seeds in todo)
+    for point, seeds in todo:
+        i = 0
+        while i < len(seeds):
+            n = size or chunk_size(remaining, workers)
+            chunk = tuple(seeds[i : i + n])
+            jobs.append(Job(point.index, point.params, point.document, chunk, keep))
+            i += len(chunk)
+            remaining -= len(chunk)
     return jobs
 
 
@@ -96,10 +108,8 @@ def run_sweep(
 
 def _execute(plan, sweep_dir, backend_factory, done, chunk, keep_outputs, mode, outcome) -> None:
     backend: Backend = backend_factory()
-    todo = plan.total - len(done)
-    size = chunk or chunk_size(todo, backend.workers)
     keep = sweep_dir.root / "outputs" if keep_outputs else None
-    jobs = make_jobs(plan, done, size, keep)
+    jobs = make_jobs(plan, done, chunk, keep, backend.workers)
     bar = make_progress(mode, len(done), plan.total)
     started = time.perf_counter()
     cancel = False

@@ -156,10 +156,19 @@ def plan_sweep(
         except ScenarioError as exc:
             raise _at_point(exc, params, assignments) from None
         title = loaded.model.title
-        document = yaml.safe_dump(loaded.document, sort_keys=False, allow_unicode=True)
+        document = yaml.safe_dump(_portable(loaded), sort_keys=False, allow_unicode=True)
         digest = hashlib.sha256(document.encode()).hexdigest()
         points.append(GridPoint(index, params, document, digest))
     return SweepPlan(display_path(scenario), title, list(overrides), varies, seed_list, points)
+
+
+def _portable(loaded: Any) -> dict[str, Any]:
+    """The document as run, with paths (relative to its file) made absolute."""
+    doc = loaded.document
+    ref = doc.get("reference_timeline")
+    if isinstance(ref, str):
+        doc["reference_timeline"] = str((loaded.path.parent / ref).resolve())
+    return doc
 
 
 def _at_point(exc: ScenarioError, params: dict[str, str], assignments: list[str]) -> ScenarioError:

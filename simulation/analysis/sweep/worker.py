@@ -54,11 +54,24 @@ def run_chunk(job: Job) -> ChunkResult:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="outage-sim-sweep-") as tmp:
         path = Path(tmp) / f"point-{job.point}.yaml"
-        path.write_text(job.document, encoding="utf-8")
+        path.write_text(_runnable_here(job.document), encoding="utf-8")
         loaded = load_scenario(path)
         rows = [run_one(loaded, job, seed) for seed in job.seeds]
     worker = f"{socket.gethostname()}:{os.getpid()}"
     return ChunkResult(rows, time.perf_counter() - started, worker)
+
+
+def _runnable_here(document: str) -> str:
+    """The document, less a `reference_timeline` this machine lacks (a remote Dask worker):
+    it only feeds reports, never the run."""
+    import yaml
+
+    doc = yaml.safe_load(document)
+    ref = doc.get("reference_timeline")
+    if isinstance(ref, str) and not Path(ref).exists():
+        del doc["reference_timeline"]
+        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    return document
 
 
 def run_one(loaded: Any, job: Job, seed: int) -> dict[str, Any]:
