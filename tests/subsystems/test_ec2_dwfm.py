@@ -47,14 +47,18 @@ def region(
     acts: tuple[tuple[float, str, Any], ...] = (),
     seed: int = 1,
     dns: dict[str, Any] | None = None,
+    before: Any = None,
     **ec2: Any,
 ) -> SimpleNamespace:
-    """Build DNS + EC2, perform `acts` (time, action name, params) and run to `until`."""
+    """Build DNS + EC2, call `before(ec2)`, perform `acts` (time, action name, params) and run
+    to `until`."""
     env = SimEnv(START, seed)
     root = Component(env, "region")
     dns_cfg = dynamodb_dns.Config(**merge({"clients": {"count": 0}}, dns or {}))
     dns_comp = dynamodb_dns.build(root, dns_cfg)
     comp = build(root, Config(**merge(SMALL, ec2)))
+    if before is not None:
+        before(comp)
     offered = {a.name: a for c in root.walk() for a in c.actions()}
     for t, act, params in acts:
         model = offered[act].params

@@ -1,0 +1,203 @@
+"""Launches, the instance feed, Network Manager's held work and backlog, milestone detectors."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulation.core.recorder import FixedClock, Level
+from simulation.subsystems.ec2.detectors import first_return, sustained
+from simulation.subsystems.ec2.launches import RelaxParams, ThrottleParams
+from simulation.subsystems.ec2.network_manager import BACKGROUND, Propagation, ReduceLoadParams
+from simulation.subsystems.instances import Instance
+
+from .test_ec2_dwfm import BREAK, OUTAGE, REPAIR, H, region
+
+LA, NM = "region.ec2.launches", "region.ec2.network_manager"
+FIX = {"dwfm": {"queue": {"max_waiting": 0}}}  # admission: DWFM recovers without operators
+
+
+def test_the_feed_publishes_every_instance_in_order():
+    seen: dict[int, list[tuple[str, float]]] = {}
+
+    def note(kind: str):
+        def cb(inst: Instance) -> None:
+            seen.setdefault(inst.id, []).append((kind, inst.network_ready_at or inst.launched_at))
+
+        return cb
+
+    r = region(
+        2 * H,
+        before=lambda ec2: ec2.instance_feed.subscribe(
+            note("launched"), note("ready"), note("terminated")
+        ),
+        launches={"load": [{"at": "0 s", "rate": "0.5/s"}], "lifetime": "20 min"},
+    )
+    launches = r.ec2.launches
+    initial = launches.counts["initial"]
+    assert initial == round(0.5 * 1200)  # steady state: rate x mean lifetime
+    first_ids = range(1, initial + 1)
+    assert all(seen[i][:2] == [("launched", 0.0), ("ready", 0.0)] for i in first_ids)
+    later = [v for i, v in seen.items() if i > initial]
+    assert len(later) == launches.counts["ok"] > 2 * H * 0.5 * 0.9
+    for events in later:
+        kinds = [k for k, _ in events]
+        # launched first; ready unless terminated before its configuration landed
+        assert kinds[0] == "launched" and kinds in (
+            ["launched"],
+            ["launched", "ready"],
+            ["launched", "ready", "terminated"],
+            ["launched", "terminated"],
+        )
+    ready = sum(1 for v in later if "ready" in [k for k, _ in v])
+    assert 0.9 * len(later) < ready <= launches.counts["ready"]
+    assert r.ec2.launch_error_rate() == 0.0
+
+
+def test_without_leases_no_launch_lands_and_customers_give_up():
+    r = region(3 * H, OUTAGE, **FIX)
+    c = r.ec2.launches.counts
+    assert c["insufficient_capacity"] > 0 and c["request_limit_exceeded"] == 0
+    assert c["gave_up"] > 0
+    share = r.results.level(LA, "success_share")
+    assert share.time_weighted_mean(BREAK + 20 * 60, REPAIR) == 0.0
+    assert r.results.level(LA, "normal").value_at(REPAIR) == 0.0
+    # after DWFM recovers (admission), launches are normal again
+    assert r.m["ec2_launches_normal"] is not None and r.m["ec2_launches_normal"] > REPAIR
+
+
+def test_the_request_throttle_limits_successful_calls_to_its_rate():
+    rate = 0.02
+    r = region(
+        3 * H,
+        ((H, "ec2_throttle_launches", {"rate": f"{rate}/s", "burst": 1}),),
+        launches={"load": [{"at": "0 s", "rate": "0.1/s"}]},
+    )
+    ok = r.results.level(LA, "ok")
+    assert ok.time_weighted_mean(H + 600, 3 * H) == pytest.approx(rate, rel=0.15)
+    assert r.ec2.launches.counts["request_limit_exceeded"] > 0
+    assert r.ec2.launch_error_rate() > 0.5
+    assert r.m["ec2_launches_normal"] is None  # not normal again while throttled
+
+
+def test_relaxation_is_a_policy_it_steps_up_then_removes_the_throttle():
+    acts = (
+        (H, "ec2_throttle_launches", {"rate": "0.02/s"}),
+        (2 * H, "ec2_relax_throttles", {"factor": 2.0, "interval": "10 min"}),
+    )
+    r = region(5 * H, acts, launches={"load": [{"at": "0 s", "rate": "0.1/s"}]})
+    events = [(t, d) for t, _s, k, d in r.env.recorder.events if k == "launch_throttle"]
+    rates = [d.rsplit(" ", 1)[1] for _t, d in events]
+    # doubled every 10 min while it still rejected calls, then lifted
+    assert rates[:4] == ["0.02/s", "0.04/s", "0.08/s", "0.16/s"]
+    assert rates[-1] == "none" and r.ec2.launches.throttle is None
+    assert [t for t, _d in events[1:4]] == [2 * H + 600, 2 * H + 1200, 2 * H + 1800]
+    normal = r.m["ec2_launches_normal"]
+    assert normal is not None and 2 * H + 1200 < normal < 4 * H
+
+
+def test_relaxation_holds_while_other_errors_are_high_and_a_new_throttle_stops_it():
+    d = region(0.0001).ec2.launches
+    d.set_throttle(ThrottleParams(rate="0.05/s"))
+    d.relax(RelaxParams(factor=2.0, interval="10 min", max_error_rate=0.05))
+    env = d.env
+    env.run(300)
+    d.counts["calls"] += 100
+    d.counts["insufficient_capacity"] += 50  # half the calls fail for capacity
+    env.run(601)
+    held = [k for _t, _s, k, _d in env.recorder.events if k == "launch_throttle_held"]
+    assert held == ["launch_throttle_held"] and d.throttle.rate == 0.05
+    d.set_throttle(ThrottleParams(rate="0.01/s"))
+    env.run(3 * H)
+    assert d.throttle is not None and d.throttle.rate == 0.01
+
+
+def test_work_for_droplets_without_a_lease_is_held_and_lands_when_they_are_leased():
+    r = region(3.5 * H, OUTAGE, **FIX)
+    held = r.results.level(NM, "held")
+    assert held.value_at(REPAIR) > 0.05 * 0.1 * (REPAIR - BREAK)  # background changes held
+    assert held.value_at(3.5 * H) == 0
+    nm = r.ec2.network_manager
+    # nothing is lost: what was handed to Network Manager is done, queued or deferred
+    total = sum(nm.submitted.values())
+    assert total == sum(nm.completed.values()) + nm.queue.in_flight + len(nm.deferred)
+    backlog = r.results.level(NM, "backlog")
+    assert max(backlog.values) > 20  # the held work arrives at once
+
+
+def test_a_network_manager_backlog_delays_new_instances_until_load_is_reduced():
+    slow = {"network_manager": {"workers": 1, "background": "0.55/s"}, **FIX}
+    base = region(6 * H, OUTAGE, **slow)
+    reduced = region(6 * H, (*OUTAGE, (4 * H, "nm_reduce_load", {"max_waiting": 5})), **slow)
+    assert base.m["nm_backlog_start"] is not None
+    assert base.m["nm_backlog_start"] == reduced.m["nm_backlog_start"]
+    cleared = reduced.m["nm_backlog_cleared"]
+    assert cleared is not None and 4 * H < cleared < 4 * H + 30 * 60
+    assert base.m["nm_backlog_cleared"] is None or base.m["nm_backlog_cleared"] > cleared
+    lat = reduced.results.level(NM, "propagation_latency")
+    assert lat.value_at(4 * H - 60) > 300 > lat.value_at(4 * H + 20 * 60)
+    nm = reduced.ec2.network_manager
+    assert nm.set_aside > 0 and max(reduced.results.level(NM, "deferred").values) > 0
+
+
+def test_lifting_reduced_load_queues_what_was_deferred():
+    r = region(0.0001)
+    nm = r.ec2.network_manager
+    nm.reduce_load(ReduceLoadParams(max_waiting=0, shed_queued=False))
+    for _ in range(5):
+        nm.submit(Propagation(BACKGROUND))
+    assert len(nm.deferred) == 5 and nm.queue.in_flight == 0
+    nm.reduce_load(ReduceLoadParams(max_waiting=None))
+    assert not nm.deferred and nm.queue.in_flight == 5
+    r.env.run(H)
+    assert nm.completed[BACKGROUND] >= 5
+
+
+def test_a_stalled_queue_does_not_look_healthy():
+    r = region(0.0001, network_manager={"background": "0/s"})
+    nm = r.ec2.network_manager
+    for w in nm.pool.workers:
+        w.stall(2 * H)
+    r.env.run(0.5 * H)  # launches queue behind stalled workers; none completes
+    lat = r.results.level(NM, "propagation_latency").current
+    assert lat > 0.4 * H
+
+
+# -- detectors --------------------------------------------------------------------------------
+
+
+def series(points: list[tuple[float, float]]) -> Level:
+    clock = FixedClock()
+    lvl = Level("s", "m", clock)
+    for t, v in points:
+        clock.now = t
+        lvl.set(v)
+    return lvl
+
+
+def test_sustained_needs_the_whole_hold_and_counts_a_stretch_running_at_the_end():
+    lvl = series([(0, 0), (10, 1), (15, 0), (20, 1), (40, 0)])
+    assert sustained(lvl, lambda v: v == 1, 10, 100) == 20
+    assert sustained(lvl, lambda v: v == 1, 21, 100) is None
+    assert sustained(series([(0, 0), (90, 1)]), lambda v: v == 1, 10, 100) == 90
+    assert sustained(series([(0, 0), (95, 1)]), lambda v: v == 1, 10, 100) is None
+    assert sustained(lvl, lambda v: v == 1, 1, 100, after=12) == 20
+    assert sustained(None, lambda v: True, 1, 10) is None
+
+
+def test_first_return_needs_a_departure():
+    assert first_return(series([(0, 5), (10, 3), (20, 5)]), lambda v: v >= 5, 100) == 20
+    assert first_return(series([(0, 5), (10, 3)]), lambda v: v >= 5, 100) is None
+    assert first_return(series([(0, 5)]), lambda v: v >= 5, 100) is None
+
+
+def test_milestone_names_match_the_reference_timeline():
+    r = region(0.0001)
+    names = {n for c in r.ec2.walk() for n in c.detectors()}
+    assert names == {
+        "dwfm_state_checks_failing",
+        "dwfm_congestive_collapse",
+        "dwfm_leases_all_restored",
+        "nm_backlog_start",
+        "nm_backlog_cleared",
+        "ec2_launches_normal",
+    }
