@@ -6,4 +6,4 @@ and sets `func` to its handler) and the handler `run(args) -> int` (an exit code
 Add a command by adding its module to `COMMANDS`.
 """
 
-COMMANDS = ["validate", "run", "list", "report", "check", "serve_dns", "drill"]
+COMMANDS = ["validate", "run", "list", "report", "check", "serve_dns", "sweep", "drill"]
