@@ -287,7 +287,8 @@ class Engine:
             return Reply("navigate", [Text("drill over: simulated to the end")])
         if verb == "next":
             changed = self.next_alert()
-            note = "" if changed else f" (no alert change in {format_duration(self.step * 12)})"
+            quiet = format_duration(self.step * NEXT_LIMIT_STEPS)
+            note = "" if changed else f" (no alert change in {quiet})"
             return Reply("navigate", [Text(f"now {self.env.iso()}{note}")])
         seconds = self._duration(" ".join(words[1:])) if len(words) > 1 else None
         self.advance(seconds)
@@ -409,7 +410,16 @@ class Engine:
                     "actor": "trainee",
                 }
             )
-            action.run(params)
+            try:
+                action.run(params)
+            except Exception as exc:  # a model bug: the drill ends, its outputs say what broke
+                self.failure = (
+                    f"model error in {action.name} at sim time {self.now:.0f} s: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                self.failure_detail = traceback.format_exc()
+                lines.append(f"the model failed: {self.failure}")
+                break
             lines.append(f"done: {action.name} on {comp.scope} at {self.env.iso()}")
         return [Text("\n".join(lines))]
 

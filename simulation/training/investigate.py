@@ -53,6 +53,7 @@ def grid_table(*columns: str, title: str | None = None) -> Table:
     """A compact table (one rule under the header); cells must be `Text` (no markup)."""
     t = Table(
         title=None if title is None else Text(title),
+        min_width=None if title is None else len(title),  # a title never wraps
         title_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),

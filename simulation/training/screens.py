@@ -86,7 +86,7 @@ def dashboard_table(engine: Engine, limit: int | None) -> Table:
     """Each row: label, value now, a sparkline of the last steps."""
     rows = engine.rows if limit is None else engine.rows[:limit]
     times = inv.grid(engine.now, engine.step, SPARK_POINTS)
-    span = format_duration(engine.step * (SPARK_POINTS - 1))
+    span = format_duration(min(engine.now, engine.step * (SPARK_POINTS - 1)))
     title = f"DASHBOARD  one mark per {format_duration(engine.step)}, last {span}"
     t = grid_table("series", "now", "trend", title=title)
     t.columns[0].no_wrap, t.columns[0].max_width = True, 44

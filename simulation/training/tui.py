@@ -77,7 +77,10 @@ def interactive(engine: Engine, console: Console, read: ReadLine | None = None) 
             line = "end"
         except KeyboardInterrupt:
             return True
-        reply = engine.execute(line)
+        try:
+            reply = engine.execute(line)
+        except KeyboardInterrupt:  # while simulating a long step
+            return True
         stepped = reply.kind == "navigate" and not reply.body
         if stepped or (reply.kind == "view" and line.split()[:1] == ["status"]):
             showing_dashboard = True

@@ -192,3 +192,67 @@ def test_the_game_master_sees_the_truth():
     assert "23:48:24   dns_record_empty" in truth
     assert "customer impact so far: 44.3" in truth
     assert "TRUTH  cause region.dynamodb_dns | 3 milestones" in _text(engine, "status")
+
+
+@pytest.mark.parametrize(
+    "lab",
+    ["server-patterns.yaml", "memory-pressure.yaml", "congestive-collapse.yaml", "dns-race.yaml"],
+)
+def test_any_scenario_can_be_drilled_without_a_drill_section(lab):
+    from .conftest import ROOT
+
+    drilled, _ = DrillSetup(ROOT / "scenarios/labs" / lab).load()
+    engine = Engine(drilled, step=10)
+    engine.advance()
+    assert engine.drill is None and engine.rows, "the dashboard comes from the report plots"
+    for command in ("status", "dash", "show", f"show {engine.root.children[0].scope}", "actions"):
+        reply = engine.execute(command)
+        assert not reply.error, plain(reply.body)
+    assert "this scenario defines none: watch the dashboard" in plain(engine.execute("status").body)
+
+
+def test_a_model_error_in_an_action_ends_the_drill_with_a_failed_run():
+    from simulation.core import Action
+
+    engine = drive([])
+    comp, action = engine.offered["pin_endpoint"][0]
+
+    def broken(_params):
+        raise ZeroDivisionError("boom")
+
+    engine.offered["pin_endpoint"] = [(comp, Action("pin_endpoint", broken, action.params))]
+    engine.advance_to(minutes(60))
+    reply = engine.execute("do pin_endpoint services=[sts]")
+    assert (
+        "the model failed: model error in pin_endpoint at sim time 3600 s: ZeroDivisionError: boom"
+        in (" ".join(plain(reply.body).split()))
+    )
+    assert engine.finished
+    result = engine.finish()
+    assert result.status == "failed" and result.end == minutes(60)
+    assert "ZeroDivisionError" in result.failure_detail
+
+
+def test_ctrl_c_at_the_prompt_writes_a_failed_run_without_a_debrief(tmp_path, in_root):
+    import io
+
+    from rich.console import Console
+
+    from simulation.training.session import DrillOptions, run_drill
+
+    keys = iter(["", "", "ack all"])
+
+    def read(_prompt):
+        try:
+            return next(keys)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    out = tmp_path / "o"
+    opts = DrillOptions(DRILL, out=out, counterfactuals=0)
+    console = Console(file=io.StringIO(), width=80, height=24)
+    assert run_drill(opts, stdout=io.StringIO(), console=console, read=read) == 1
+    summary = (out / "summary.json").read_text()
+    assert '"status": "failed"' in summary and "interrupted at sim time 600 s" in summary
+    assert not (out / "debrief.md").exists()
+    assert 'command: "ack all"' in (out / "drill-script.yaml").read_text()
