@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="keep the scenario's own operator actions (as other teams acting)",
     )
     p.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="keep this operator entry on (a fault input, not a responder's action); repeatable",
+    )
+    p.add_argument(
         "--game-master", action="store_true", help="show the truth alongside (the `truth` command)"
     )
     p.add_argument(
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=list(args.overrides),
         hints=args.hints,
         keep_operators=args.keep_operators,
+        keep=list(args.keep),
         game_master=args.game_master,
         counterfactuals=args.counterfactuals,
         step=args.step,

@@ -1,7 +1,8 @@
 """The drill engine: a prepared scenario advanced step by step, with the trainee's commands.
 
 `DrillSetup.load()` loads the scenario twice: as drilled (its own operator actions switched off
-with `enabled=false`, unless `keep_operators`; hints at the difficulty asked) and as it happened
+with `enabled=false`, unless `keep_operators`, except the fault's inputs named in
+`drill.inputs` or `--keep`; hints at the difficulty asked) and as it happened
 (operator actions on, no hints: the historical run of the debrief). `Engine` builds the first
 with `runner.prepare`, advances it with `env.run(until=...)`, and carries out commands typed by
 the trainee (`execute`) at the current sim time. Every command that investigates or acts is a
@@ -27,7 +28,7 @@ import pydantic
 import yaml
 from rich.text import Text
 
-from simulation.core import Component, Results, ScenarioError
+from simulation.core import Component, Results, ScenarioError, UserInputError
 from simulation.core.units import format_duration, parse_duration
 from simulation.runner import RunResult, evaluate, prepare
 from simulation.scenario.load import LoadedScenario, load_scenario
@@ -72,21 +73,47 @@ class DrillSetup:
     keep_operators: bool = False
     hints: str | None = None
     """`none`, `nudges` or `guided`; None: the scenario's `drill.difficulty`."""
+    keep: tuple[str, ...] = ()
+    """Operator entries kept on by name (`--keep`), besides the drill section's `inputs`."""
 
     def load(self) -> tuple[LoadedScenario, LoadedScenario]:
         """(as drilled, as it happened): see module docstring."""
         base = load_scenario(self.scenario, list(self.overrides))
-        has_drill = base.model.model_dump().get("drill") is not None
+        drill = getattr(base.model, "drill", None)
+        kept = self.kept(base)
         extra: list[str] = []
         if not self.keep_operators:
-            extra += [f"operators.{i}.enabled=false" for i in range(len(base.model.operators))]
-        if self.hints is not None and has_drill:
+            extra += [
+                f"operators.{i}.enabled=false"
+                for i, entry in enumerate(base.model.operators)
+                if entry.enabled and entry.key not in kept
+            ]
+        if self.hints is not None and drill is not None:
             extra.append(f"drill.difficulty={self.hints}")
         drilled = load_scenario(self.scenario, [*self.overrides, *extra]) if extra else base
         historical = base
-        if has_drill and base.model.drill.difficulty != "none":
+        if drill is not None and drill.difficulty != "none":
             historical = load_scenario(self.scenario, [*self.overrides, "drill.difficulty=none"])
         return drilled, historical
+
+    def kept(self, loaded: LoadedScenario) -> set[str]:
+        """Names of the operator entries a drill keeps on: the fault's inputs (`drill.inputs`,
+        `--keep`), not the responders' actions. Unknown names are errors."""
+        names = [e.key for e in loaded.model.operators]
+        listing = ", ".join(names) or "none"
+        for name in self.keep:
+            if name not in names:
+                raise UserInputError(f"--keep {name}: no operator entry of that name ({listing})")
+        drill = getattr(loaded.model, "drill", None)
+        inputs = list(drill.inputs) if drill is not None else []
+        problems = [
+            loaded.error(("drill", "inputs", i), f"no operator entry {name!r} (entries: {listing})")
+            for i, name in enumerate(inputs)
+            if name not in names
+        ]
+        if problems:
+            raise ScenarioError.many(problems)
+        return {*self.keep, *inputs}
 
 
 @dataclass

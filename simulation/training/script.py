@@ -3,8 +3,9 @@
 A script is YAML, either a bare list of `{at, command}` entries or a mapping:
 
     scenario: ../dns-race-drill.yaml   # relative to this file; used when none is given
-    seed: 20                           # these four apply unless the command line says otherwise
+    seed: 20                           # these apply unless the command line says otherwise
     keep_operators: false
+    keep: []                           # operator entries kept on (fault inputs), as --keep
     hints: guided
     set: []                            # `--set` overrides, applied before the command line's
     commands:
@@ -31,7 +32,7 @@ from simulation.scenario.yamlsource import LDict, LList, parse_yaml, read_text
 from .investigate import CommandError
 from .section import DIFFICULTIES
 
-TOP_KEYS = ("scenario", "seed", "keep_operators", "hints", "set", "commands")
+TOP_KEYS = ("scenario", "seed", "keep_operators", "keep", "hints", "set", "commands")
 ENTRY_KEYS = ("at", "command")
 
 
@@ -55,6 +56,7 @@ class Script:
     keep_operators: bool | None = None
     hints: str | None = None
     overrides: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
 
 
 def _err(message: str, loc: Location | None, key: str | None) -> ScenarioError:
@@ -158,6 +160,12 @@ def _settings(tree: LDict, script: Script, problems: list[ScenarioError]) -> Non
             script.hints = tree["hints"]
         else:
             bad("hints", f"one of {', '.join(DIFFICULTIES)}")
+    if "keep" in tree:
+        value = tree["keep"]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            script.keep = list(value)
+        else:
+            bad("keep", "a list of operator entry names")
     if "set" in tree:
         value = tree["set"]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -261,6 +269,7 @@ def dump_script(
     keep_operators: bool,
     hints: str,
     overrides: list[str],
+    keep: list[str] | None = None,
 ) -> str:
     """A script of `commands` (sim seconds, text) that replays the session exactly."""
     clock_iso = loaded.model.start
@@ -281,6 +290,7 @@ def dump_script(
         f"scenario: {_quote(scenario_text)}",
         f"seed: {seed}",
         f"keep_operators: {'true' if keep_operators else 'false'}",
+        "keep: [" + ", ".join(_quote(k) for k in keep or []) + "]",
         f"hints: {hints}",
         "set: [" + ", ".join(_quote(o) for o in overrides) + "]",
         "commands:" + ("" if commands else " []"),

@@ -146,6 +146,11 @@ class Config(SectionConfig):
         description="Dashboard rows (`{series: scope:metric, label: ...}`, or just the "
         "`scope:metric` string); empty: the series of the components' report plots, in order.",
     )
+    inputs: list[str] = Field(
+        default_factory=list,
+        description="Operator entries (by name) that are part of the fault, not the responders' "
+        "work (a fault injection ...): a drill keeps them on while it switches the others off.",
+    )
     historical: Historical = Field(
         default_factory=Historical, description="The real responders' times (debrief only)."
     )

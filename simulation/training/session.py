@@ -38,6 +38,7 @@ class DrillOptions:
     overrides: list[str] = field(default_factory=list)
     hints: str | None = None
     keep_operators: bool = False
+    keep: list[str] = field(default_factory=list)
     game_master: bool = False
     counterfactuals: int = 6
     step: str | None = None
@@ -60,6 +61,7 @@ def run_drill(opts: DrillOptions, stdout: TextIO | None = None, console=None, re
         overrides=tuple([*(script.overrides if script else []), *opts.overrides]),
         keep_operators=opts.keep_operators or bool(script and script.keep_operators),
         hints=opts.hints or (script.hints if script else None),
+        keep=tuple(dict.fromkeys([*(script.keep if script else []), *opts.keep])),
     )
     drilled, historical = setup.load()
     if setup.hints not in (None, "none") and getattr(drilled.model, "drill", None) is None:
@@ -77,7 +79,7 @@ def run_drill(opts: DrillOptions, stdout: TextIO | None = None, console=None, re
         setup.seed,
         step=step,
         game_master=opts.game_master,
-        historical_actions=historical_actions(historical),
+        historical_actions=historical_actions(historical, setup.kept(historical)),
         ascii_only=opts.ascii_only or not _utf8(stdout),
     )
     out = opts.out or Path("reports") / "drills" / Path(scenario).stem
@@ -99,11 +101,12 @@ def run_drill(opts: DrillOptions, stdout: TextIO | None = None, console=None, re
     return finish(engine, setup, historical, out, opts, wall_start, interrupted, stdout)
 
 
-def historical_actions(loaded) -> list[tuple[str, str]]:
-    """(when, what) of the scenario's enabled operator entries, for the game master."""
+def historical_actions(loaded, inputs: set[str]) -> list[tuple[str, str]]:
+    """(when, what) of the scenario's enabled operator entries that are not the fault's inputs,
+    for the game master."""
     out = []
     for entry in loaded.model.operators:
-        if not entry.enabled:
+        if not entry.enabled or entry.key in inputs:
             continue
         t = loaded.instant(entry.at) if entry.at is not None else float("inf")
         when = (
@@ -168,6 +171,7 @@ def finish(
         keep_operators=setup.keep_operators,
         hints=engine.config.difficulty if engine.drill is not None else "none",
         overrides=list(setup.overrides),
+        keep=list(setup.keep),
     )
     atomic_write_text(out / SCRIPT_NAME, record)
     if opts.record is not None:
@@ -181,6 +185,7 @@ def finish(
                 keep_operators=setup.keep_operators,
                 hints=engine.config.difficulty if engine.drill is not None else "none",
                 overrides=list(setup.overrides),
+                keep=list(setup.keep),
             ),
         )
     print(f"{result.loaded.model.title}: drill {result.status} (seed {result.seed})", file=stdout)

@@ -127,7 +127,8 @@ def _drill_reference(shift: dict[int, float] | None = None):
     from simulation.scenario.load import load_scenario
 
     plain = load_scenario(REFERENCE)
-    timed = _timed_entries(plain)
+    inputs = DrillSetup(REFERENCE).kept(plain)  # the fault's own entries stay scenario inputs
+    timed = [(i, e) for i, e in _timed_entries(plain) if e.key not in inputs]
     off = tuple(f"operators.{i}.enabled=false" for i, _ in timed)
     drilled, _ = DrillSetup(REFERENCE, keep_operators=True, overrides=off).load()
     commands = sorted(  # by time; entries at the same time keep their order in the file

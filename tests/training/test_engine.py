@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from simulation.core import ScenarioError, UserInputError
 from simulation.outputs import build_summary, metrics_parquet
 from simulation.training.engine import DrillSetup, Engine
 from simulation.training.screens import plain
@@ -256,3 +257,28 @@ def test_ctrl_c_at_the_prompt_writes_a_failed_run_without_a_debrief(tmp_path, in
     assert '"status": "failed"' in summary and "interrupted at sim time 600 s" in summary
     assert not (out / "debrief.md").exists()
     assert 'command: "ack all"' in (out / "drill-script.yaml").read_text()
+
+
+def test_the_faults_own_operator_entries_stay_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "d.yaml"
+    path.write_text(f"extends: {DRILL}\ndrill:\n  inputs: [partial_mitigation]\n")
+    drilled, _ = DrillSetup(path).load()
+    assert [(e.key, e.enabled) for e in drilled.model.operators] == [
+        ("dns_manual_repair", False),
+        ("partial_mitigation", True),
+    ]
+    by_option, _ = DrillSetup(DRILL, keep=("dns_manual_repair",)).load()
+    assert [e.enabled for e in by_option.model.operators] == [True, False]
+    path.write_text(f"extends: {DRILL}\ndrill:\n  inputs: [break_it]\n")
+    with pytest.raises(ScenarioError) as err:
+        DrillSetup(path).load()
+    assert str(err.value) == (
+        "d.yaml:3:12: drill.inputs[0]: no operator entry 'break_it' (entries: "
+        "dns_manual_repair, partial_mitigation)"
+    )
+    with pytest.raises(UserInputError) as err:
+        DrillSetup(DRILL, keep=("repair",)).load()
+    assert str(err.value) == (
+        "--keep repair: no operator entry of that name (dns_manual_repair, partial_mitigation)"
+    )

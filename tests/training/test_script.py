@@ -123,15 +123,12 @@ def test_a_recording_reads_back_as_the_same_commands(tmp_path):
         keep_operators=True,
         hints="guided",
         overrides=["duration=6 h"],
+        keep=["partial_mitigation"],
     )
     path.write_text(text)
     script = read_script(path)
-    assert (script.seed, script.keep_operators, script.hints, script.overrides) == (
-        7,
-        True,
-        "guided",
-        ["duration=6 h"],
-    )
+    settings = (script.seed, script.keep_operators, script.hints, script.overrides, script.keep)
+    assert settings == (7, True, "guided", ["duration=6 h"], ["partial_mitigation"])
     assert script.scenario == DRILL.resolve()
     assert [(t.at, t.command) for t in resolve_times(script, drilled)] == commands
     assert '  - at: "+4512.5 s"  # 2025-10-20T00:15:12' in text
