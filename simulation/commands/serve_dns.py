@@ -171,10 +171,11 @@ class _Status:
 
         counts = responder.counts
         queries = sum(v for k, v in counts.items() if k.isupper())
-        if self.tty:
-            text = f"{driver.describe()} | {queries} queries"
+        if self.tty:  # the short, moving parts first: the line is cut at the terminal's width
+            text = f"sim {driver.iso()} | {queries} queries"
             if lag > 1:
                 text += f" | behind by {format_duration(round(lag))}"
+            text += f" | {driver.describe(with_time=False)}"
             width = shutil.get_terminal_size((120, 20)).columns - 1
             self.out.write("\r\x1b[2K" + text[:width])
             self.out.flush()
