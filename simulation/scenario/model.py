@@ -23,6 +23,7 @@ from ..core.units import Duration, parse_duration, parse_timestamp
 SECTIONS: dict[str, str] = {
     "dynamodb_dns": "simulation.subsystems.dynamodb_dns",
     "ec2": "simulation.subsystems.ec2",  # after dynamodb_dns: DWFM's state checks resolve it
+    "nlb": "simulation.subsystems.nlb",  # after ec2: its instance feed drives the targets
     "services": "simulation.subsystems.services",  # keep after the subsystems it depends on
     "labs.server_patterns": "simulation.subsystems.labs.server_patterns",
     "labs.congestive_collapse": "simulation.subsystems.labs.congestive_collapse",

@@ -9,7 +9,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from simulation.core.config import SectionConfig
-from simulation.core.units import Duration, Rate
+from simulation.core.units import Duration, Rate, format_duration
 from simulation.primitives.connections import ClientConfig
 from simulation.primitives.load import LoadSteps, steps
 from simulation.primitives.resilience.admission import AdmissionConfig
@@ -38,6 +38,14 @@ class LoadBalancerGroup(SectionConfig):
         description="New connections per second the NLB's clients open (constant). With "
         "`target_capacity` it sets the utilisation: demand / (targets x capacity).",
     )
+
+    def __repr__(self) -> str:
+        azs = "" if self.azs is None else f", azs: {self.azs}"
+        return (
+            f"{{name: {self.name}, count: {self.count}{azs}, targets_per_az: "
+            f"{self.targets_per_az}, target_capacity: '{self.target_capacity:g}/s', "
+            f"demand: '{self.demand:g}/s'}}"
+        )
 
     @field_validator("name")
     @classmethod
@@ -222,6 +230,9 @@ class PropagationPoint(SectionConfig):
 
     at: Duration = Field("0 s", description="Time after the scenario start.")
     delay: Duration = Field("2 s", description="Mean network-propagation delay of a launch.")
+
+    def __repr__(self) -> str:
+        return f"{{at: '{format_duration(self.at)}', delay: '{format_duration(self.delay)}'}}"
 
 
 class LauncherConfig(SectionConfig):
