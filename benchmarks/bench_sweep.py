@@ -14,6 +14,7 @@ thread each) to compare with the default ProcessPoolExecutor.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -39,8 +40,8 @@ def in_process(path: Path, seeds: int) -> float:
     return (time.perf_counter() - t) / seeds
 
 
-def sweep(path: Path, seeds: int, workers: int, backend: str) -> tuple[float, float, dict]:
-    """(wall s of the whole sweep, wall s of the runs alone, race summary) for one sweep."""
+def sweep(path: Path, seeds: int, workers: int, backend: str) -> tuple[float, object]:
+    """(wall s of the whole sweep, its SweepOutcome) for one sweep."""
     from simulation.analysis.sweep import DaskBackend, LocalBackend, plan_sweep, run_sweep
 
     cluster = None
@@ -68,7 +69,7 @@ def sweep(path: Path, seeds: int, workers: int, backend: str) -> tuple[float, fl
         if cluster is not None:
             cluster.close()
     assert outcome.complete and outcome.ran == seeds, outcome
-    return wall, outcome.wall_s, outcome.summary[0].get("race_probability", {})
+    return wall, outcome
 
 
 def main() -> int:
@@ -84,13 +85,16 @@ def main() -> int:
     walls = {}
     for w in args.workers:
         load = os.getloadavg()[0]
-        wall, runs_s, race = sweep(args.scenario, args.seeds, w, args.backend)
+        wall, outcome = sweep(args.scenario, args.seeds, w, args.backend)
+        race = outcome.summary[0].get("race_probability", {"p": math.nan, "ci95": [0, 0]})
         walls[w] = wall
+        share = outcome.worker_cpu_s / (outcome.wall_s * w)
         print(
             f"{args.backend:>10} {w} worker(s): {args.seeds} seeds in {wall:6.1f} s "
-            f"(runs {runs_s:6.1f} s, {args.seeds / wall:5.1f} runs/s), race "
-            f"{100 * race.get('p', float('nan')):.1f}% [{100 * race.get('ci95', [0, 0])[0]:.1f}, "
-            f"{100 * race.get('ci95', [0, 0])[1]:.1f}], load average before {load:.2f}"
+            f"(runs {outcome.wall_s:6.1f} s, {args.seeds / wall:5.1f} runs/s; worker CPU "
+            f"{outcome.worker_cpu_s:6.1f} s = {100 * share:.0f}% of {w} CPU(s)), race "
+            f"{100 * race['p']:.1f}% [{100 * race['ci95'][0]:.1f}, {100 * race['ci95'][1]:.1f}]"
+            f", load average before {load:.2f}"
         )
     if 1 in walls and 2 in walls:
         print(f"speed-up 2 workers vs 1: {walls[1] / walls[2]:.2f}x")

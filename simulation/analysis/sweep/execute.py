@@ -30,6 +30,9 @@ class SweepOutcome:
     already_done: int
     ran: int = 0
     wall_s: float = 0.0
+    worker_cpu_s: float = 0.0
+    """CPU seconds the workers spent on the runs (against wall_s x workers: the share of the
+    machine the sweep got)."""
     interrupted: bool = False
     chunk_errors: list[str] = field(default_factory=list)
     failed_runs: int = 0
@@ -123,6 +126,7 @@ def _execute(plan, sweep_dir, backend_factory, done, chunk, keep_outputs, mode, 
                 continue
             sweep_dir.write_part(result.rows)
             outcome.ran += len(result.rows)
+            outcome.worker_cpu_s += result.cpu_s
             outcome.failed_runs += sum(r["status"] == "failed" for r in result.rows)
             bar.advance(len(result.rows))
     except KeyboardInterrupt:

@@ -40,6 +40,7 @@ class ChunkResult:
     rows: list[dict[str, Any]]
     wall_s: float
     worker: str = field(default="")
+    cpu_s: float = 0.0
 
 
 def ignore_sigint() -> None:
@@ -51,14 +52,14 @@ def run_chunk(job: Job) -> ChunkResult:
     """Run every seed of `job`; a run that raises still gives a row (status `failed`)."""
     from ...scenario.load import load_scenario
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="outage-sim-sweep-") as tmp:
         path = Path(tmp) / f"point-{job.point}.yaml"
         path.write_text(_runnable_here(job.document), encoding="utf-8")
         loaded = load_scenario(path)
         rows = [run_one(loaded, job, seed) for seed in job.seeds]
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    return ChunkResult(rows, time.perf_counter() - started, worker)
+    return ChunkResult(rows, time.perf_counter() - started, worker, time.process_time() - cpu)
 
 
 def _runnable_here(document: str) -> str:
