@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from simulation.analysis.sweep import DaskBackend, LocalBackend, plan_sweep, run_sweep
-from simulation.cli import main
 from simulation.core.errors import UserInputError
 from tests.analysis.test_sweep_grid import small_scenario
 
@@ -71,16 +70,16 @@ def cluster(tmp_path):
             log.close()
 
 
-def test_dask_cluster_gives_the_local_rows(tmp_path, cluster, capsys):
+def test_dask_cluster_gives_the_local_rows(tmp_path, cluster):
     path = small_scenario(tmp_path)
     out = tmp_path / "on-dask"
-    code = main(
-        ["sweep", str(path), "--seeds", "6", "--vary", VARY, "--scheduler", cluster,
-         "--out", str(out), "--progress", "none", "--chunk", "2"]
+    done = subprocess.run(  # in a process of its own, so a stuck cluster cannot hang the suite
+        [sys.executable, "-m", "simulation", "sweep", str(path), "--seeds", "6", "--vary", VARY,
+         "--scheduler", cluster, "--out", str(out), "--progress", "none", "--chunk", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert "2 grid point(s) x 6 seeds = 12 runs; 0 were done, 12 runs ran in" in captured.out
+    assert done.returncode == 0, done.stderr
+    assert "2 grid point(s) x 6 seeds = 12 runs; 0 were done, 12 runs ran in" in done.stdout
 
     plan = plan_sweep(path, [], [VARY], seeds=6)
     local = run_sweep(plan, tmp_path / "local", lambda: LocalBackend(2), progress_mode="none")

@@ -117,3 +117,20 @@ def test_killed_sweep_resumes_without_losing_or_repeating_runs(tmp_path):
         pd.read_parquet(out / "runs.parquet"), pd.read_parquet(tmp_path / "whole" / "runs.parquet")
     )
     assert (out / "summary.json").read_text() == (tmp_path / "whole" / "summary.json").read_text()
+
+
+def test_keep_outputs_writes_each_runs_files(tmp_path):
+    path = small_scenario(tmp_path)
+    plan = plan_sweep(path, [], [], seeds=2, seed_start=5)
+    outcome = run_sweep(
+        plan, tmp_path / "kept", lambda: LocalBackend(1), keep_outputs=True, progress_mode="none"
+    )
+    assert outcome.complete
+    rows = pd.read_parquet(tmp_path / "kept" / "runs.parquet")
+    for seed in (5, 6):
+        run_dir = tmp_path / "kept" / "outputs" / f"p0000-s{seed}"
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["seed"] == seed
+        row = rows[rows["seed"] == seed].iloc[0]
+        assert row["status"] == summary["status"]
+        assert (run_dir / "timeline.csv").exists() and (run_dir / "metrics.parquet").exists()
