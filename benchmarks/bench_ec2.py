@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/bench_ec2.py [--sizes 10000 100000 1000000] [--batch 100]
 
-The lab's 5,000 droplets per DWFM host are kept (hosts = droplets / 5,000), so every host sees
-the same load and the outage unfolds the same way at every size; launches and Network Manager
-keep the lab's rates (their cost does not depend on the fleet). For each size: CPU seconds and
+The lab's 5,000 droplets per DWFM host are kept (hosts = droplets / 5,000) and the operators'
+re-establishment throttle and the restarts' stagger are scaled with the fleet (4 hosts restarted
+over 3 min, as in the lab), so every host sees the same load and the outage unfolds the same way
+at every size; launches and Network Manager keep the lab's rates
+(their cost does not depend on the fleet). For each size: CPU seconds and
 wall seconds of the simulation alone (no outputs), simpy events and events per CPU second, CPU
 microseconds per droplet, and when all leases came back. Cost should grow no worse than
 linearly in droplets: the DWFM work is proportional to droplets / batch_size.
@@ -32,6 +34,8 @@ def measure(droplets: int, batch: int) -> dict[str, float | str]:
             f"ec2.fleet.droplets={droplets}",
             f"ec2.dwfm.hosts={hosts}",
             f"ec2.fleet.batch_size={batch}",
+            f"operators.throttle_lease_work.params.rate={0.05 * droplets / 20_000 * 100 / batch}/s",
+            f"operators.restart_dwfm_hosts.params.stagger={180 / max(hosts - 1, 1)} s",
         ],
     )
     gc.collect()
