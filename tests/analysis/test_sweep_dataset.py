@@ -116,8 +116,11 @@ def test_manifest_guards_resume_and_reuse(tmp_path):
         f"--out {other}: the directory is not empty and holds no sweep; choose a new or "
         "empty directory"
     )
+    half = root / "runs" / ".part-000002.parquet.x1y2.tmp"  # killed while writing a part
+    half.write_bytes(b"PAR1")
     ok = SweepDir(root)
     ok.open(PLAN, resume=True)
+    assert not half.exists() and len(ok.part_files()) == 1
     ok.close()
 
 

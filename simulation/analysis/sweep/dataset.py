@@ -76,6 +76,8 @@ class SweepDir:
                 "options it was started with, or choose another directory"
             )
         self._lock()
+        for stale in self.parts.glob(".part-*.tmp") if self.parts.is_dir() else []:
+            stale.unlink(missing_ok=True)  # a part being written when the sweep was killed
 
     def _lock(self) -> None:
         """One sweep writes into a directory at a time (two would run pairs twice)."""
