@@ -28,9 +28,10 @@ class FleetConfig(SectionConfig):
 
     droplets: int = Field(20_000, ge=1, description="Droplets in the region (reference: 10^5).")
     azs: list[str] = Field(
-        default_factory=lambda: ["use1-az1", "use1-az2", "use1-az4"],
+        default_factory=lambda: ["az1", "az2", "az3"],
         min_length=1,
-        description="Availability Zones; batches of droplets are spread over them in turn.",
+        description="Availability Zones; batches of droplets are spread over them in turn "
+        "(instances carry these names: keep them the same as `nlb.azs`).",
     )
     batch_size: int = Field(
         100,
