@@ -11,42 +11,11 @@ import pandas as pd
 import yaml
 
 from .chain import Chain, build_chain, humanize
+from .comparison import comparison_section
 from .data import RunData, fmt_duration
 from .health import DOWN, STATE_NAMES, HealthRow, health_rows
 from .plots import Picture, chain_picture, health_strip, time_plot
-
-
-@dataclass
-class Table:
-    """A table for the templates: column names and rows of text (every cell a string)."""
-
-    columns: list[str]
-    rows: list[list[str]]
-    status_column: int | None = None
-    """Column whose cells are ok / deviated / ... (styled in HTML)."""
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame, status_column: str | None = None) -> Table:
-        cols = [str(c) for c in frame.columns]
-        rows = [[_cell(v) for v in rec] for rec in frame.itertuples(index=False, name=None)]
-        return cls(cols, rows, None if status_column is None else cols.index(status_column))
-
-    def __bool__(self) -> bool:
-        return bool(self.rows)
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}"
-        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+from .table import Table, fmt_cell
 
 
 @dataclass
@@ -246,15 +215,15 @@ def _expected(run: RunData, e: dict[str, Any]) -> tuple[str, str]:
     if isinstance(exp, dict):
         parts = []
         if "value" in exp:
-            return _cell(exp["value"]), "± " + _cell(exp.get("tolerance"))
+            return fmt_cell(exp["value"]), "± " + fmt_cell(exp.get("tolerance"))
         if "min" in exp:
-            parts.append(f"≥ {_cell(exp['min'])}")
+            parts.append(f"≥ {fmt_cell(exp['min'])}")
         if "max" in exp:
-            parts.append(f"≤ {_cell(exp['max'])}")
+            parts.append(f"≤ {fmt_cell(exp['max'])}")
         return " and ".join(parts) or "-", "-"
     if "tolerance_s" in e:
         return _when(run, exp), "± " + fmt_duration(e["tolerance_s"])
-    return _cell(exp), "-"
+    return fmt_cell(exp), "-"
 
 
 def _when(run: RunData, value: Any) -> str:
@@ -264,7 +233,7 @@ def _when(run: RunData, value: Any) -> str:
             return run.local(run.seconds(value))
         except ValueError:
             return value
-    return _cell(value)
+    return fmt_cell(value)
 
 
 def _expectations(run: RunData) -> Table:
@@ -310,79 +279,6 @@ def _factors(run: RunData) -> tuple[Table, list[str]]:
     return Table.of(pd.DataFrame(rows, columns=cols)), items
 
 
-def _comparison(run: RunData) -> dict[str, Any] | None:
-    c = run.summary.get("comparison")
-    if c is None:
-        return None
-    if c.get("skipped"):
-        return {"base": c.get("base"), "skipped": c["skipped"]}
-    ms = pd.DataFrame(
-        [
-            {
-                "milestone": name,
-                "base": _short(run, m["base"]),
-                "this variant": _short(run, m["variant"]),
-                "delta": _milestone_delta(m),
-            }
-            for name, m in c.get("milestones", {}).items()
-        ],
-        columns=["milestone", "base", "this variant", "delta"],
-    )
-    imp = pd.DataFrame(
-        [
-            {"figure": k, "base": v["base"], "this variant": v["variant"], "delta": v["delta"]}
-            for k, v in c.get("impact", {}).items()
-        ],
-        columns=["figure", "base", "this variant", "delta"],
-    )
-    state = {True: "ok", False: "deviated", None: "-"}
-    exp = pd.DataFrame(
-        [
-            {
-                "expectation": e["name"],
-                "base": state[e["base"]],
-                "this variant": state[e["variant"]],
-                "difference": ", ".join(
-                    w
-                    for w, on in (
-                        ("result changed", e["changed"]),
-                        ("redefined in the variant", e.get("redefined")),
-                    )
-                    if on
-                )
-                or "same",
-            }
-            for e in c.get("expectations", [])
-        ],
-        columns=["expectation", "base", "this variant", "difference"],
-    )
-    return {
-        "base": c["base"],
-        "base_title": c.get("base_title", ""),
-        "base_status": c.get("base_status", "?"),
-        "base_failure": c.get("base_failure"),
-        "seed": c.get("seed"),
-        "applied": c.get("overrides_applied", []),
-        "skipped_overrides": c.get("overrides_skipped", []),
-        "skipped": None,
-        "milestones": Table.of(ms),
-        "impact": Table.of(imp),
-        "expectations": Table.of(exp),
-    }
-
-
-def _milestone_delta(m: dict[str, Any]) -> str:
-    if m["delta_s"] is not None:
-        return fmt_duration(m["delta_s"], signed=True)
-    if m["base"] is not None:
-        return "prevented"
-    return "new in the variant" if m["variant"] is not None else "-"
-
-
-def _short(run: RunData, iso: str | None) -> str:
-    return "did not happen" if iso is None else run.local(run.seconds(iso))
-
-
 def _summary(run: RunData, chain: Chain, rows: list[HealthRow]) -> list[tuple[str, str]]:
     """Short generated paragraphs: trigger, cascade, impact, end, expectations."""
 
@@ -409,7 +305,7 @@ def _summary(run: RunData, chain: Chain, rows: list[HealthRow]) -> list[tuple[st
     for name, values in run.summary.get("impact", {}).items():
         if isinstance(values, dict):
             nums = [
-                f"{humanize(k).lower()} {_cell(v)}"
+                f"{humanize(k).lower()} {fmt_cell(v)}"
                 for k, v in values.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             ]
@@ -501,7 +397,7 @@ def build_report(run: RunData) -> Report:
         expectations=_expectations(run),
         factors=factors,
         action_items=items,
-        comparison=_comparison(run),
+        comparison=comparison_section(run),
         scenario_yaml=scenario_yaml,
         provenance=_provenance(run),
         pictures=pictures,
