@@ -164,7 +164,6 @@ class LoadBalancer(Component):
         self.restores = 0
         self.deferred = 0
         self.fail_opens = 0
-        self.commits = 0
         self._deferring: set[str] = set()
         self._error_level = self.level("error_rate", "", initial=0.0)
         self._dns_level = self.level("azs_in_dns", "AZs", initial=len(azs))
@@ -360,7 +359,6 @@ class LoadBalancer(Component):
         self.nlb.route53.commit(
             ChangeBatch.of([upsert(self.record(addresses))], comment=f"{self.label}: {reason}")
         )
-        self.commits += 1
         self._dns_level.set(len(addresses))
         self.nlb.azs_out.add(sum(1 if not self.zones[az].in_dns else -1 for az in changed))
         self.recompute()

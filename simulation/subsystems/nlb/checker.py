@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from .balancer import LoadBalancer
 
 INITIAL, HEALTHY, UNHEALTHY = 0, 1, 2
-STATE_NAMES = ("initial", "healthy", "unhealthy")
 
 
 class Subject:
@@ -70,10 +69,6 @@ class Subject:
         """False once deregistered: its timer stops and results are ignored."""
         self.launched = launched
         """A target launched during the run (not one of the fleet at the start)."""
-
-    @property
-    def is_node(self) -> bool:
-        return self.instance is None
 
     def answers(self) -> bool:
         """Whether a check reaching it now gets an answer."""
