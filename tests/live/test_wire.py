@@ -306,3 +306,22 @@ def test_fuzz_many_thousands_of_packets_never_raise_and_every_reply_is_sane(befo
     assert {"FORMERR", "NOTIMP", "REFUSED", "NOERROR", "NXDOMAIN", "dropped"} <= set(outcomes)
     r, _ = ask(before, ENDPOINT)  # still answering
     assert rcode(r) == "NOERROR" and len(r.answer[0]) == 2
+
+
+def test_a_query_goes_to_the_deepest_zone_enclosing_its_name():
+    env = SimEnv(datetime(2025, 10, 20, tzinfo=UTC))
+    root = Component(env, "region")
+    zones = []
+    for i, origin in enumerate(("example.test", "sub.example.test")):
+        www = RecordSet(f"www.{origin}", A, rdataset(A, 60, f"192.0.2.{i + 1}"))
+        zone = ZoneState.create(soa_record(name(origin)), (www,))
+        zones.append(AuthoritativeDns(root, "dns", zone, index=i))
+    responder = Responder(lambda: zones, random.Random(1))
+    r, _ = ask(responder, "www.example.test")
+    assert r.answer[0][0].to_text() == "192.0.2.1"
+    r, _ = ask(responder, "www.sub.example.test")
+    assert r.answer[0][0].to_text() == "192.0.2.2"
+    r, _ = ask(responder, "nope.sub.example.test")
+    assert rcode(r) == "NXDOMAIN" and r.authority[0].name == dns.name.from_text("sub.example.test")
+    r, _ = ask(responder, "www.example.org")
+    assert rcode(r) == "REFUSED"
