@@ -31,11 +31,12 @@ REFERENCE_TIMELINE = "reference_timeline.csv"
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe and stable: floats rounded to 6 significant decimals, NaN/inf -> null."""
+    """JSON-safe and stable: floats to 9 significant digits (tiny values survive), NaN/inf ->
+    null."""
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return None
-        return round(value, 6)
+        return float(f"{value:.9g}")
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -77,7 +77,12 @@ def prepare(loaded: LoadedScenario, seed: int | None = None) -> Prepared:
             loaded.tree.loc,
         )
     for path, cfg in sections:
-        section_module(path).build(root, cfg)
+        try:
+            section_module(path).build(root, cfg)
+        except ScenarioError as exc:
+            if exc.location is not None or len(exc.problems) > 1:
+                raise
+            raise loaded.error(tuple(path.split(".")), exc.message) from None
     bound = bind_actions(loaded, root)
     operators = Operators(root, loaded, bound)
     root.check_wiring()
@@ -205,11 +210,8 @@ def evaluate(
 
 
 def component_links(comp: Component) -> list[Link]:
-    """The causal links a component declares with an optional `links()` method (core.views)."""
-    method = getattr(comp, "links", None)
-    if method is None:
-        return []
-    links = list(method())
+    """The causal links a component declares (`Component.links()`), each checked."""
+    links = list(comp.links())
     for link in links:
         try:
             check_link(link)

@@ -10,8 +10,8 @@ knowing any subsystem:
 - `detectors()`: milestone detectors, each computing a time (or None) from the records;
 - `statistics(results)`: figures for the summary (labs: throughput, goodput, quantiles ...);
 - `impact(results)`: per-subsystem impact for the summary (error minutes, peak error rate ...);
-- `plots()` and `switches()`: what the report should draw of this component's series, and which
-  design switches (fixes) are on or off (see `core.views`).
+- `plots()`, `switches()` and `links()`: what the report should draw of this component's series,
+  which design switches (fixes) are on or off, and the causal links of its chain (`core.views`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from .recorder import Level, Tally
     from .results import Results
-    from .views import Plot, Switch
+    from .views import Link, Plot, Switch
 
 
 class NoParams(BaseModel):
@@ -149,6 +149,10 @@ class Component:
         return []
 
     def switches(self) -> list[Switch]:
+        return []
+
+    def links(self) -> list[Link]:
+        """Causal links between this component's milestones, events and actions (core.views)."""
         return []
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ run (plain data, for the report's appendix).
 from __future__ import annotations
 
 import difflib
+import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,9 +126,10 @@ def _load_chain(path: Path, seen: list[Path]) -> tuple[LDict, list[Path]]:
         )
     base, chain = _load_chain(parent, [*seen, resolved])
     merged = merge(base, tree)
-    for k in ("reference_timeline",):  # paths stay relative to the file that wrote them
+    for k in ("reference_timeline",):  # inherited paths: re-anchored to this file, still relative
         if k in merged and k not in tree and isinstance(merged[k], str):
-            merged[k] = str((parent.parent / merged[k]).resolve())
+            target = parent.parent / merged[k]
+            merged[k] = os.path.relpath(target, path.parent)
     return merged, [path, *chain]
 
 
@@ -237,7 +239,7 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def _message(err: dict[str, Any], model: type[BaseModel]) -> tuple[str, bool]:
+def error_message(err: dict[str, Any], model: type[BaseModel]) -> tuple[str, bool]:
     """Human message for one pydantic error; second item: locate at the key, not the value."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     loc = err["loc"]
@@ -300,7 +302,7 @@ def _validation_error(
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
         # pydantic adds union member tags like 'function-after[...]'; strip them from the path
-        message, at_key = _message({**err, "loc": loc}, model)
+        message, at_key = error_message({**err, "loc": loc}, model)
         key_path = loc[:-1] if at_key else loc
         problems.append(ScenarioError(message, locate(tree, loc, key=at_key), _dotted(key_path)))
     # one message per location and text, in file order

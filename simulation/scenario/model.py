@@ -37,7 +37,8 @@ _RELATIVE = re.compile(r"^\s*\+\s*(.+)$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validate_default: defaults written with units ("1 min") are parsed like any value
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 def parse_instant(value: Any, start: datetime) -> float:

@@ -18,7 +18,7 @@ import pydantic
 
 from ..core.component import Action, Component
 from ..core.errors import ScenarioError
-from .load import LoadedScenario
+from .load import LoadedScenario, error_message
 from .model import Condition, OperatorAction
 
 
@@ -81,13 +81,15 @@ def bind_actions(loaded: LoadedScenario, root: Component) -> list[BoundAction]:
         except pydantic.ValidationError as exc:
             for err in exc.errors(include_url=False):
                 where = ("operators", i, "params", *err["loc"])
-                msg = err["msg"]
                 if err["type"] == "extra_forbidden":
-                    msg = (
+                    msg, at_key = (
                         f"unknown parameter '{err['loc'][-1]}' for {entry.action!r} "
-                        f"(accepted: {', '.join(params_model.model_fields) or 'none'})"
+                        f"(accepted: {', '.join(params_model.model_fields) or 'none'})",
+                        True,
                     )
-                problems.append(loaded.error(where, msg, key=err["type"] == "extra_forbidden"))
+                else:
+                    msg, at_key = error_message(err, params_model)
+                problems.append(loaded.error(where, msg, key=at_key))
             continue
         semantic = [
             msg for _, a in targets if a.check is not None and (msg := a.check(params)) is not None

@@ -19,7 +19,7 @@ from yaml.constructor import SafeConstructor
 
 from ..core.errors import Location, ScenarioError
 
-MAX_NODES = 200_000
+MAX_NODES = 50_000
 """Largest expanded tree accepted (every mapping, sequence and scalar counts one)."""
 MAX_BYTES = 8 * 1024 * 1024
 """Largest scenario file accepted."""

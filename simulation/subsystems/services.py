@@ -364,6 +364,7 @@ class Services(Component):
                 ),
                 ylabel="0 ok / 1 degraded / 2 down",
                 caption="One row per service: when each was degraded or down.",
+                kind="health",
                 order=1,
             )
         ]

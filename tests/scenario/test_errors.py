@@ -87,6 +87,14 @@ CASES = {
         HEAD + "toy: {}\noperators:\n  - action: bump\n    at: '+5 min'\n    params: {by: 5000}\n",
         "x.yaml:7:13: operators[0].params: bump by 5000 is more than 1000",
     ),
+    "action_param_wrong_type": (
+        HEAD + "toy: {}\noperators:\n  - action: bump\n    at: '+5 min'\n    params: {by: lots}\n",
+        "x.yaml:7:18: operators[0].params.by: expected an integer, got 'lots'",
+    ),
+    "section_build_error": (
+        HEAD + "toy:\n  mode: unbuildable\n",
+        "x.yaml:4:3: toy: toy cannot be built in mode 'unbuildable'",
+    ),
     "action_needs_time": (
         HEAD + "toy: {}\noperators:\n  - action: bump\n",
         "x.yaml:5:5: operators[0]: an action needs exactly one of 'at' (a time) or 'when' "
@@ -166,7 +174,7 @@ def test_alias_bomb_refused_fast_with_bounded_memory(in_tmp, capsys):
     tracemalloc.stop()
     assert code == 2
     assert err == (
-        "x.yaml:1:16: the document expands to more than 200,000 nodes "
+        "x.yaml:1:25: the document expands to more than 50,000 nodes "
         "(nested anchors/aliases?); refused"
     )
     assert elapsed < 5.0

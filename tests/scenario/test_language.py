@@ -148,3 +148,16 @@ def test_keys_are_names_even_when_yaml_1_1_would_read_a_boolean(tmp_path):
 
     data = parse_yaml("on: yes\nno: 1\n2: off\n", "x.yaml")
     assert data == {"on": True, "no": 1, "2": False}
+
+
+def test_condition_defaults_with_units_are_parsed(files):
+    s = load_scenario(
+        "base.yaml",
+        [
+            "operators.big_bump.at=null",
+            "operators.big_bump.when={level: 'region.toy:value', above: 20}",
+        ],
+    )
+    assert s.model.operators[0].when.check_every == 60.0
+    r = simulate(s)
+    assert [a["name"] for a in r.operator_actions].count("big_bump") == 1

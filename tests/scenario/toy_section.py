@@ -61,4 +61,8 @@ class Counter(Component):
 
 
 def build(parent: Component, config: Config) -> Component:
+    if config.mode == "unbuildable":  # a section that finds a problem only when it builds
+        from simulation.core import ScenarioError
+
+        raise ScenarioError("toy cannot be built in mode 'unbuildable'")
     return Counter(parent, config)

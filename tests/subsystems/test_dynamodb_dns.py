@@ -184,7 +184,12 @@ def test_disable_and_enable_the_automation():
     env = SimEnv(START, 4)
     comp: DynamoDbDns = build(Component(env, "region"), Config(clients={"count": 0}))
     actions = {a.name: a for a in comp.actions()}
-    assert set(actions) == {"dns_manual_repair", "dns_automation_disable", "dns_automation_enable"}
+    assert set(actions) == {
+        "dns_manual_repair",
+        "dns_automation_disable",
+        "dns_automation_enable",
+        "dns_break_endpoint",
+    }
     env.run(600)
     actions["dns_automation_disable"].run(actions["dns_automation_disable"].params())
     generation, commits = comp.planner.latest, comp.route53.commits
