@@ -225,6 +225,16 @@ class Nlb(Component):
             for checker in self.checkers.values():
                 checker.sample(every)
 
+    def connection_error_rate(self, name: str) -> float:
+        """Share of new connections failing now over the NLBs named `name`: a group's name
+        (`api`: its NLBs weighted by demand) or one NLB's label (`api-0`). For services."""
+        lbs = [lb for lb in self.balancers if name in (lb.group.name, lb.label)]
+        if not lbs:
+            known = ", ".join(g.name for g in self.config.load_balancers)
+            raise UserInputError(f"nlb: no load balancer named {name!r} (groups: {known})")
+        demand = sum(lb.demand for lb in lbs)
+        return sum(lb.demand * lb.error_rate for lb in lbs) / demand if demand else 0.0
+
     # -- results -------------------------------------------------------------------------------
     def detectors(self) -> dict[str, Detector]:
         scope, sustain = self.scope, self.config.errors.resolved_after
