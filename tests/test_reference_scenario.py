@@ -1,0 +1,110 @@
+"""The reference scenario of 19-20 October 2025 (scenarios/aws-us-east-1-2025-10-20.yaml).
+
+One full run (module fixture) checks the outcome milestones against the published timeline;
+moved operator actions (on a shortened horizon where the effect is early) must move the
+milestones that depend on them, the way the mechanisms say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulation.runner import RunResult, simulate
+from simulation.scenario.load import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "scenarios" / "aws-us-east-1-2025-10-20.yaml"
+MIN = 60.0
+# Deviations documented in docs/calibration.md (the model has no mechanism that gives the
+# published time); a change here must be explained there.
+DEVIATED = {"nlb_hc_failures_start", "nm_backlog_start", "nm_backlog_cleared",
+            "ec2_launches_normal", "event_end"}  # fmt: skip
+
+
+def run(*overrides: str) -> RunResult:
+    return simulate(load_scenario(REFERENCE, list(overrides)))
+
+
+def horizon(minutes: int) -> list[str]:
+    """Overrides that end the run `minutes` after its start: later operator entries are switched
+    off (and moved inside the window, which validation requires), expectations dropped."""
+    plain = load_scenario(REFERENCE)
+    out = [f"duration={minutes} min", "expect=[]"]
+    for entry in plain.model.operators:
+        if entry.at is not None and plain.instant(entry.at) > minutes * 60:
+            out += [
+                f"operators.{entry.key}.at=+{minutes} min",
+                f"operators.{entry.key}.enabled=false",
+            ]
+    return out
+
+
+TO_0700 = 510  # 22:30 -> 07:00: through DWFM's recovery
+
+
+@pytest.fixture(scope="module")
+def reference() -> RunResult:
+    return run()
+
+
+@pytest.fixture(scope="module")
+def to_0700() -> RunResult:
+    return run(*horizon(TO_0700))
+
+
+def test_every_published_outcome_is_expected_and_the_calibrated_ones_are_met(reference):
+    import csv
+
+    timeline = ROOT / "scenarios/reference/us-east-1-2025-10-20-timeline.csv"
+    with timeline.open() as f:
+        outcomes = {r["milestone"] for r in csv.DictReader(f) if r["role"] == "outcome"}
+    checked = {e["name"]: e for e in reference.expectations}
+    assert outcomes == set(checked)
+    deviated = {n for n, e in checked.items() if not e["ok"]}
+    assert deviated == DEVIATED
+    assert reference.status == ("ok" if not DEVIATED else "deviated")
+
+
+def test_the_chain_happens_in_the_incident_s_order(reference):
+    m = reference.milestones
+    order = ["dns_record_empty", "dwfm_state_checks_failing", "dns_restored",
+             "dwfm_congestive_collapse", "dwfm_leases_all_restored", "nlb_errors_resolved",
+             "ec2_launches_normal"]  # fmt: skip
+    times = [m[n] for n in order]
+    assert None not in times and times == sorted(times)
+    # collapse only after the hosts' cached negative answers (900 s) expire after the repair
+    assert m["dns_restored"] + 600 <= m["dwfm_congestive_collapse"] <= m["dns_restored"] + 1500
+
+
+def test_a_later_dns_repair_delays_the_client_recovery_and_the_collapse(to_0700):
+    late = run(*horizon(TO_0700), "operators.dns_manual_repair.at=2025-10-20T02:55:00-07:00")
+    b, v = to_0700.milestones, late.milestones
+    for name in ("dns_restored", "dns_clients_recovered", "dwfm_congestive_collapse"):
+        assert 20 * MIN <= v[name] - b[name] <= 40 * MIN, name
+
+
+def test_an_earlier_dwfm_restart_restores_the_leases_earlier(to_0700):
+    early = run(
+        *horizon(TO_0700),
+        "operators.dwfm_throttle.at=2025-10-20T03:14:00-07:00",
+        "operators.dwfm_restart.at=2025-10-20T03:14:00-07:00",
+    )
+    shift = (
+        to_0700.milestones["dwfm_leases_all_restored"]
+        - early.milestones["dwfm_leases_all_restored"]
+    )
+    assert 40 * MIN <= shift <= 80 * MIN
+
+
+def test_without_the_restart_the_leases_never_come_back(to_0700):
+    r = run(*horizon(TO_0700), "operators.dwfm_restart.enabled=false")
+    assert to_0700.milestones["dwfm_leases_all_restored"] is not None
+    assert r.milestones["dwfm_leases_all_restored"] is None
+
+
+def test_a_later_failover_disable_resolves_the_nlb_errors_later(reference):
+    late = run(*horizon(780), "operators.nlb_failover_disabled.at=2025-10-20T10:30:00-07:00")
+    shift = late.milestones["nlb_errors_resolved"] - reference.milestones["nlb_errors_resolved"]
+    assert 40 * MIN <= shift <= 70 * MIN
