@@ -153,6 +153,12 @@ def apply_override(tree: LDict, assignment: str) -> None:
         last = i == len(parts) - 1
         if isinstance(node, LList):
             idx = _list_index(node, part)
+            if idx is None and last and isinstance(value, LDict) and not part.isdigit():
+                # a new named entry (operators, expect): appended, as `extends` would merge it
+                value.setdefault("name", part)
+                node.append(value)
+                node.item_locs.append(where)
+                return
             if idx is None:
                 raise ScenarioError(
                     f"'{'.'.join(parts[:i])}' is a list: address an entry by its name or index, "

@@ -101,7 +101,10 @@ class OperatorAction(Strict):
         description="Identifier of this entry (defaults to `action`); variants override or "
         "disable an inherited entry by repeating its name.",
     )
-    action: str = Field(description="The action, as offered by a component of the scenario.")
+    action: str = Field(
+        description="The action, as offered by a component of the scenario, or `note`: a "
+        "published input that changes nothing in the model (recorded in the timeline)."
+    )
     target: str | None = Field(
         None, description="Scope of the component that performs it, when several offer it."
     )

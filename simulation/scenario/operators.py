@@ -21,6 +21,10 @@ from ..core.errors import ScenarioError
 from .load import LoadedScenario, error_message
 from .model import Condition, OperatorAction
 
+NOTE = "note"
+"""The built-in action of a published input that changes nothing in the model (a diagnosis, a
+detection): recorded in the timeline and the report, nothing performed."""
+
 
 @dataclass
 class BoundAction:
@@ -47,9 +51,21 @@ def bind_actions(loaded: LoadedScenario, root: Component) -> list[BoundAction]:
     for i, entry in enumerate(loaded.model.operators):
         if not entry.enabled:
             continue
+        if entry.action == NOTE:
+            if entry.params:
+                problems.append(
+                    loaded.error(("operators", i, "params"), "a 'note' takes no parameters")
+                )
+            elif entry.when is not None:
+                problems.append(
+                    loaded.error(("operators", i, "when"), "a 'note' is written 'at' a time")
+                )
+            else:
+                bound.append(BoundAction(i, entry, [], None))
+            continue
         candidates = offered.get(entry.action)
         if not candidates:
-            known = ", ".join(sorted(offered)) or "none: this scenario's components offer no action"
+            known = ", ".join(sorted([*offered, NOTE]))
             problems.append(
                 loaded.error(
                     ("operators", i, "action"),
@@ -138,6 +154,19 @@ class Operators(Component):
                 self.env.process(self._when(b))
 
     def _perform(self, b: BoundAction) -> None:
+        if b.entry.action == NOTE:
+            detail = f"{b.entry.key}: note" + (f" ({b.entry.note})" if b.entry.note else "")
+            self.event("operator_action", detail)
+            self.performed.append(
+                {
+                    "name": b.entry.key,
+                    "action": NOTE,
+                    "target": "",
+                    "time": self.env.iso(),
+                    "note": b.entry.note,
+                }
+            )
+            return
         for comp, action in b.targets:
             detail = f"{b.entry.key}: {action.name} on {comp.scope}"
             if b.entry.note:

@@ -71,7 +71,7 @@ CASES = {
     ),
     "unknown_action": (
         HEAD + "toy: {}\noperators:\n  - action: bumpp\n    at: '+5 min'\n",
-        "x.yaml:5:13: operators[0].action: unknown action 'bumpp' (available: bump)",
+        "x.yaml:5:13: operators[0].action: unknown action 'bumpp' (available: bump, note)",
     ),
     "unknown_target": (
         HEAD + "toy: {}\noperators:\n  - action: bump\n    target: region.nothing\n"

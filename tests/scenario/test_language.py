@@ -161,3 +161,27 @@ def test_condition_defaults_with_units_are_parsed(files):
     assert s.model.operators[0].when.check_every == 60.0
     r = simulate(s)
     assert [a["name"] for a in r.operator_actions].count("big_bump") == 1
+
+
+def test_note_records_a_published_input_that_changes_nothing(files):
+    with_note = simulate(
+        load_scenario(
+            "base.yaml",
+            ["operators.diagnosed={name: diagnosed, action: note, at: '+20 min', note: 'DNS'}"],
+        )
+    )
+    without = simulate(load_scenario("base.yaml"))
+    assert with_note.statistics == without.statistics
+    assert with_note.milestones == without.milestones
+    row = next(a for a in with_note.operator_actions if a["name"] == "diagnosed")
+    assert row == {
+        "name": "diagnosed",
+        "action": "note",
+        "target": "",
+        "note": "DNS",
+        "time": "2025-10-19T23:20:00-07:00",
+    }
+    assert any(
+        e[2] == "operator_action" and e[3] == "diagnosed: note (DNS)"
+        for e in with_note.env.recorder.events
+    )
