@@ -10,7 +10,7 @@ from simulation.subsystems.ec2.launches import RelaxParams, ThrottleParams
 from simulation.subsystems.ec2.network_manager import BACKGROUND, Propagation, ReduceLoadParams
 from simulation.subsystems.instances import Instance
 
-from .test_ec2_dwfm import BREAK, OUTAGE, REPAIR, H, region
+from .test_ec2_dwfm import ACT, BREAK, OUTAGE, REPAIR, RESCUE, H, region
 
 LA, NM = "region.ec2.launches", "region.ec2.network_manager"
 FIX = {"dwfm": {"queue": {"max_waiting": 0}}}  # admission: DWFM recovers without operators
@@ -61,8 +61,47 @@ def test_without_leases_no_launch_lands_and_customers_give_up():
     share = r.results.level(LA, "success_share")
     assert share.time_weighted_mean(BREAK + 20 * 60, REPAIR) == 0.0
     assert r.results.level(LA, "normal").value_at(REPAIR) == 0.0
-    # after DWFM recovers (admission), launches are normal again
-    assert r.m["ec2_launches_normal"] is not None and r.m["ec2_launches_normal"] > REPAIR
+    # after DWFM recovers (admission) most launches land again; admission by queue size (0
+    # waiting) is a loss system for their state changes too: rejected while both workers are busy
+    assert r.m["dwfm_leases_all_restored"] < REPAIR + H
+    assert share.time_weighted_mean(REPAIR + 0.5 * H, 3 * H) > 0.5
+    assert c["state_change_failed"] > 0 and c["state_change_timeout"] == 0
+
+
+def test_during_the_collapse_launches_time_out_even_on_leased_droplets():
+    r = region(6 * H, (*OUTAGE, *RESCUE))
+    collapse = r.m["dwfm_congestive_collapse"]
+    assert collapse is not None and collapse < ACT
+    leased = r.results.level("region.ec2.dwfm", "leased")
+    share = r.results.level(LA, "success_share")
+    timeouts = r.results.level(LA, "state_change_timeout")
+    # some batches were re-leased before the collapse: placement finds room ...
+    assert leased.time_weighted_mean(collapse + 600, ACT) > 0
+    assert timeouts.time_weighted_mean(collapse + 600, ACT) > 0.01
+    # ... but the state change waits behind the collapsed queue and times out
+    assert share.time_weighted_mean(collapse + 600, ACT) < 0.05
+    assert r.ec2.launches.counts["state_change_timeout"] > 50
+    # after the restarts the same work goes through
+    normal = r.m["ec2_launches_normal"]
+    assert normal is not None and ACT < normal < r.m["dwfm_leases_all_restored"] + H
+    assert share.time_weighted_mean(5 * H, 6 * H) > 0.95
+    assert timeouts.time_weighted_mean(5 * H, 6 * H) == 0.0
+
+
+def test_a_launch_s_latency_includes_its_state_change_on_a_healthy_dwfm():
+    def run(work: float, timeout: str = "1 min"):
+        launches = {"state_change_work": work, "state_change_timeout": timeout}
+        return region(H, launches=launches).ec2
+
+    per_check = run(0.0).dwfm.idle_costs()["check_s"] / 100  # one droplet's state check
+    base = run(0.0).launches.statistics(None)["time_to_ready_mean_s"]
+    slow = run(400.0).launches.statistics(None)["time_to_ready_mean_s"]
+    assert slow - base == pytest.approx(400 * per_check, rel=0.2, abs=0.2)
+    # a deadline shorter than the work: every call times out, DWFM serves it anyway (wasted)
+    ec2 = run(400.0, "1 s")
+    c = ec2.launches.counts
+    assert c["ok"] == 0 and c["state_change_timeout"] > 0.9 * c["calls"]
+    assert sum(h.queue.wasted for h in ec2.dwfm.hosts) > 0.9 * c["state_change_timeout"]
 
 
 def test_the_request_throttle_limits_successful_calls_to_its_rate():

@@ -56,7 +56,12 @@ class Ec2(Component):
             self, config.network_manager, self._launch_ready, self._route_change
         )
         self.launches = Launches(
-            self, config.launches, self.fleet, self.instance_feed, self._propagate
+            self,
+            config.launches,
+            self.fleet,
+            self.instance_feed,
+            self._propagate,
+            self.dwfm.state_change,
         )
 
     # -- wiring between the parts ------------------------------------------------------------
@@ -181,12 +186,15 @@ class Ec2(Component):
                     Series(la, "ok", "ok /s"),
                     Series(la, "throttled", "request limit exceeded /s"),
                     Series(la, "insufficient_capacity", "insufficient capacity /s"),
+                    Series(la, "state_change_timeout", "state change timed out /s"),
+                    Series(la, "state_change_failed", "state change failed /s"),
                     Series(la, "success_share", "success share", "right"),
                 ),
                 ylabel="calls/s",
                 y2label="share",
-                caption="Without leases no droplet takes a launch; throttles then limit calls "
-                "until they are relaxed.",
+                caption="Without leases no droplet takes a launch; a launch is a state change "
+                "DWFM performs, which times out while DWFM is collapsed; throttles then limit "
+                "calls until they are relaxed.",
                 order=34,
             ),
         ]

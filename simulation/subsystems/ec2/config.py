@@ -254,6 +254,18 @@ class LaunchesConfig(SectionConfig):
         description="Request throttle ('request limit exceeded'); also set by "
         "`ec2_throttle_launches`. null = none.",
     )
+    state_change_work: float = Field(
+        1.0,
+        ge=0.0,
+        description="DWFM work of a launch's state change on its droplet, in droplet state "
+        "checks (served on the droplet's DWFM host, behind its lease work, at its memory cost).",
+    )
+    state_change_timeout: Duration = Field(
+        "1 min",
+        gt=0,
+        description="The launch gives up on its state change after this (the call fails as "
+        "'state_change_timeout' and the customer retries); DWFM still serves it (wasted).",
+    )
     lifetime: Duration = Field(
         "2 h", gt=0, description="Mean lifetime of an instance (exponential)."
     )

@@ -302,6 +302,11 @@ class Dwfm(Component):
         batch.op = None  # a check in flight is abandoned
         self._start(batch, ESTABLISH)
 
+    def state_change(self, batch: Batch, item: WorkItem) -> None:
+        """A state change on a droplet of `batch` (a launch): served by the batch's host like
+        lease work (same queue, deadline, memory cost); the item's callback tells its fate."""
+        self.hosts[batch.host].queue.put(item)
+
     def _set_failing(self, batch: Batch, failing: bool) -> None:
         if batch.failing != failing:
             batch.failing = failing

@@ -4,16 +4,25 @@ Requests arrive per a piecewise Poisson load profile (`primitives.load`). Each c
 against the request throttle (a `resilience.throttle.TokenBucket`; a rejection is "request limit
 exceeded"), then placed on a uniformly chosen leased droplet batch with a free slot; if there is
 none the call fails with "insufficient capacity" (a droplet without a DWFM lease takes no
-launch). A failed call is retried by the customer with the `resilience.retry` back-off of
-`retry`, until its attempts run out.
+launch). A placed launch is a state change on its droplet, which DWFM performs: a work item of
+`state_change_work` droplet state checks on the droplet's DWFM host (the same worker pool and
+queue as the lease work, so it waits behind it), with `state_change_timeout` as its deadline.
+The call succeeds when that work completes in time; it fails as "state_change_timeout" when
+the deadline passes first (the host still serves it: wasted work) and as
+"state_change_failed" when DWFM cannot do it (DynamoDB unresolvable, rejected by admission,
+dropped by a restart). A failed call is retried by the customer with the `resilience.retry`
+back-off of `retry`, until its attempts run out. Nothing marks DWFM as down: while it is
+collapsed the work waits past its deadline; after the restarts it goes through.
 
 A placed instance is published on the EC2 component's `InstanceFeed` (`launched`), its network
 configuration is handed to Network Manager (held while its droplet has no lease), and it is
 terminated after an exponential lifetime (`terminated`, plus Network Manager clean-up work).
 
-Per `window`: successful, throttled and no-capacity calls per second, the success share, and
-the launch latency: mean time from a request's first call to its instance being network ready
-(when none became ready but some wait, the age of the oldest waiting). A window is `normal` when
+Per `window`: successful calls and failed calls by reason per second, the success share (of the
+calls that ended in the window), and
+the launch latency (it includes the state change): mean time from a request's first call to its
+instance being network ready (when none became ready but some wait, the age of the oldest
+waiting). A window is `normal` when
 the success share and the latency are within `normal_success` and `normal_latency`;
 `ec2_launches_normal` is the start of the first `normal_sustain` of normal windows after one
 that was not.
@@ -38,6 +47,7 @@ from simulation.core.config import SectionConfig
 from simulation.core.results import Results
 from simulation.core.units import Duration, Rate
 from simulation.primitives.load import LoadProfile, poisson_process
+from simulation.primitives.resilience.admission import COMPLETED, LATE, WorkItem
 from simulation.primitives.resilience.retry import Backoff
 from simulation.primitives.resilience.throttle import TokenBucket
 from simulation.subsystems.instances import Instance, InstanceFeed
@@ -45,10 +55,14 @@ from simulation.subsystems.instances import Instance, InstanceFeed
 from .config import LaunchesConfig
 from .detectors import sustained
 from .fleet import Batch, Fleet
+from .hosts import DeadlineWatch
 
 OK = "ok"
 THROTTLED = "request_limit_exceeded"
 NO_CAPACITY = "insufficient_capacity"
+TIMEOUT = "state_change_timeout"
+FAILED = "state_change_failed"
+REASONS = (THROTTLED, NO_CAPACITY, TIMEOUT, FAILED)
 
 
 class Placed:
@@ -63,11 +77,25 @@ class Placed:
 
 
 class _Request:
-    __slots__ = ("backoff", "first")
+    __slots__ = ("backoff", "first", "item")
 
     def __init__(self, first: float, backoff: Backoff) -> None:
         self.first = first
         self.backoff = backoff
+        self.item: WorkItem | None = None
+        """The state change the call is waiting for (None between calls)."""
+
+
+class StateChange:
+    """Payload of a launch's DWFM work item (served like a lease attempt: `units`, `ok`)."""
+
+    __slots__ = ("batch", "ok", "request", "units")
+
+    def __init__(self, request: _Request, batch: Batch, units: float) -> None:
+        self.request = request
+        self.batch = batch
+        self.units = units
+        self.ok = False
 
 
 class ThrottleParams(SectionConfig):
@@ -108,12 +136,15 @@ class Launches(Component):
         fleet: Fleet,
         feed: InstanceFeed,
         propagate: Callable[[Placed, str], None],
+        state_change: Callable[[Batch, WorkItem], None],
     ) -> None:
         super().__init__(parent, "launches")
         self.config = config
         self.fleet = fleet
         self.feed = feed
         self.propagate = propagate
+        self.state_change = state_change
+        self._watch = DeadlineWatch(self.env, self._timed_out)  # type: ignore[arg-type]
         self.profile = LoadProfile(config.load)
         self.throttle: TokenBucket | None = None
         if config.throttle is not None:
@@ -126,13 +157,15 @@ class Launches(Component):
             OK: 0,
             THROTTLED: 0,
             NO_CAPACITY: 0,
+            TIMEOUT: 0,
+            FAILED: 0,
             "gave_up": 0,
             "terminated": 0,
             "initial": 0,
             "ready": 0,
         }
         self.ready_latency_sum = 0.0
-        self._win = dict.fromkeys(("calls", OK, THROTTLED, NO_CAPACITY, "ready"), 0)
+        self._win = dict.fromkeys(("calls", OK, *REASONS, "ready"), 0)
         self._win_latency = 0.0
         self._unready: deque[Placed] = deque()
         self.error_rate = 0.0
@@ -140,6 +173,8 @@ class Launches(Component):
         self._ok = self.level("ok", "1/s")
         self._throttled = self.level("throttled", "1/s")
         self._no_capacity = self.level("insufficient_capacity", "1/s")
+        self._sc_timeout = self.level("state_change_timeout", "1/s")
+        self._sc_failed = self.level("state_change_failed", "1/s")
         self._share = self.level("success_share", "ratio")
         self._latency = self.level("latency", "s")
         self._normal = self.level("normal", "bool")
@@ -155,10 +190,11 @@ class Launches(Component):
         self.env.process(self._sample())
 
     # -- instances ------------------------------------------------------------------------------
-    def _new_instance(self, batch: Batch, requested_at: float) -> Placed:
+    def _new_instance(self, batch: Batch, requested_at: float, take: bool = True) -> Placed:
         self._next_id += 1
         inst = Instance(self._next_id, batch.az, self.env.now)
-        self.fleet.take_slot(batch)
+        if take:
+            self.fleet.take_slot(batch)
         placed = Placed(inst, batch, requested_at)
         life = self.rng.expovariate(self._life_rate)
         self.env.timeout(life).callbacks.append(lambda _e: self._terminate(placed))
@@ -209,12 +245,44 @@ class Launches(Component):
         if batch is None:
             self._failed(request, NO_CAPACITY)
             return
-        counts[OK] += 1
-        win[OK] += 1
-        placed = self._new_instance(batch, request.first)
-        self._unready.append(placed)
-        self.feed.launched(placed.instance)
-        self.propagate(placed, "launch")
+        self.fleet.take_slot(batch)  # reserved while DWFM performs the state change
+        now = self.env.now
+        item = WorkItem(
+            StateChange(request, batch, self.config.state_change_work),
+            now,
+            now + self.config.state_change_timeout,
+            self._state_changed,
+        )
+        request.item = item
+        self.state_change(batch, item)
+        if item.outcome is None:
+            self._watch.add(request, item)  # type: ignore[arg-type]
+
+    def _state_changed(self, item: WorkItem) -> None:
+        """DWFM settled a state change: the launch lands, or the call fails."""
+        change: StateChange = item.payload
+        request = change.request
+        if request.item is not item:
+            return  # the call gave up at the deadline: served (or dropped) for nobody
+        request.item = None
+        outcome = item.outcome
+        if outcome is COMPLETED and change.ok:
+            self.counts[OK] += 1
+            self._win[OK] += 1
+            placed = self._new_instance(change.batch, request.first, take=False)
+            self._unready.append(placed)
+            self.feed.launched(placed.instance)
+            self.propagate(placed, "launch")
+            return
+        self.fleet.free_slot(change.batch)
+        self._failed(request, TIMEOUT if outcome is LATE else FAILED)
+
+    def _timed_out(self, request: _Request, item: WorkItem) -> None:
+        if request.item is not item:
+            return
+        request.item = None
+        self.fleet.free_slot(item.payload.batch)
+        self._failed(request, TIMEOUT)
 
     def _failed(self, request: _Request, reason: str) -> None:
         self.counts[reason] += 1
@@ -233,10 +301,11 @@ class Launches(Component):
         while True:
             yield self.env.timeout(window)
             win = self._win
-            calls = win["calls"]
             self._ok.set(win[OK] / window)
             self._throttled.set(win[THROTTLED] / window)
             self._no_capacity.set(win[NO_CAPACITY] / window)
+            self._sc_timeout.set(win[TIMEOUT] / window)
+            self._sc_failed.set(win[FAILED] / window)
             while unready and (
                 unready[0].instance.network_ready or not unready[0].instance.running
             ):
@@ -245,8 +314,9 @@ class Launches(Component):
                 self._latency.set(self._win_latency / win["ready"])
             elif unready:
                 self._latency.set(self.env.now - unready[0].requested_at)
-            if calls:
-                share = win[OK] / calls
+            settled = win[OK] + sum(win[r] for r in REASONS)  # calls that ended this window
+            if settled:
+                share = win[OK] / settled
                 self.error_rate = 1.0 - share
                 self._share.set(share)
                 latency = self._latency.current if self._latency.values else 0.0
@@ -287,9 +357,9 @@ class Launches(Component):
                 return
             calls = self.counts["calls"] - c0["calls"]
             throttled = self.counts[THROTTLED] - c0[THROTTLED]
-            other = self.counts[NO_CAPACITY] - c0[NO_CAPACITY]
+            other = sum(self.counts[r] - c0[r] for r in REASONS if r != THROTTLED)
             if calls and other / calls > p.max_error_rate:
-                self.event("launch_throttle_held", f"{other}/{calls} calls failed for capacity")
+                self.event("launch_throttle_held", f"{other}/{calls} calls failed otherwise")
                 continue
             if not calls or throttled / calls < p.idle_share:
                 self._apply_rate(None)
