@@ -3,6 +3,9 @@ started here on 127.0.0.1) gives the same rows as the same sweep in local proces
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +43,7 @@ def cluster(tmp_path):
             cwd=ROOT,
             stdout=logs[0],
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     ]
     try:
@@ -50,6 +54,7 @@ def cluster(tmp_path):
                 cwd=ROOT,
                 stdout=logs[1],
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         )  # fmt: skip
         from distributed import Client
@@ -57,15 +62,15 @@ def cluster(tmp_path):
         with Client(address, timeout=60, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=60)
         yield address
-    finally:
+    finally:  # each in its own session: its group holds the nanny's worker processes too
         for p in reversed(procs):
-            p.terminate()
+            os.killpg(p.pid, signal.SIGTERM)
         for p in reversed(procs):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=3)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
         for log in logs:
             log.close()
 
