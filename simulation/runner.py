@@ -82,7 +82,9 @@ def prepare(loaded: LoadedScenario, seed: int | None = None) -> Prepared:
         except ScenarioError as exc:
             if exc.location is not None or len(exc.problems) > 1:
                 raise
-            raise loaded.error(tuple(path.split(".")), exc.message) from None
+            # located at the key the section named (e.g. drill.root_cause), else the section
+            where = exc.key if exc.key and exc.key.split(".")[0] == path.split(".")[0] else path
+            raise loaded.error(tuple(where.split(".")), exc.message) from None
     bound = bind_actions(loaded, root)
     operators = Operators(root, loaded, bound)
     root.check_wiring()

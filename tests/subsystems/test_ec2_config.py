@@ -26,7 +26,8 @@ def test_ec2_needs_the_dynamodb_dns_section(tmp_path, monkeypatch, capsys):
     code, lines = validate(tmp_path, monkeypatch, capsys, "ec2: {}\n")
     assert code == 2
     assert lines == [
-        "ec2: EC2 needs the `dynamodb_dns` section: DWFM's state checks read DynamoDB through "
+        "bad.yaml:3:6: ec2: EC2 needs the `dynamodb_dns` section: DWFM's state checks read "
+        "DynamoDB through "
         "its endpoint dynamodb.us-east-1.amazonaws.com (add a `dynamodb_dns:` section)"
     ]
 
@@ -88,7 +89,7 @@ def test_bad_action_parameters(tmp_path, monkeypatch, capsys):
     assert lines[1].endswith("a fraction of hosts must be in (0, 1], got 1.5")
     assert lines[2].startswith("bad.yaml:8:67: operators[2].params.max_waiting: ")
     assert lines[2].endswith("expected a non-negative integer, got -1")
-    assert lines[3] == "bad.yaml:9:52: operators[3].params.rate: Field required"
+    assert lines[3] == "bad.yaml:9:52: operators[3].params: missing required key 'rate'"
     assert lines[4] == (
         "bad.yaml:9:53: operators[3].params: unknown parameter 'speed' for 'dwfm_throttle' "
         "(accepted: rate, burst)"

@@ -170,7 +170,9 @@ def test_an_interactive_drill_in_a_real_80x24_terminal(tmp_path, in_root):
         for minute in range(5, 60, 5):
             tmux.type("")
             tmux.wait_for(f"+{minute} min of 5 h")
-        screen = tmux.wait_for("ALERTS  4 firing")
+        tmux.wait_for("ALERTS  4 firing")
+        # the screen is drawn top to bottom: wait for its last part before reading it whole
+        screen = tmux.wait_for("DynamoDB clients failing (of 200)")
         lines = screen.rstrip("\n").splitlines()
         assert len(lines) <= 24 and max(len(line) for line in lines) <= 80
         assert "PAGE   FIRING        since 23:50:00  dynamodb_client_errors" in screen

@@ -105,13 +105,15 @@ def test_an_alert_on_an_unknown_component_or_level_is_a_located_error(tmp_path, 
     ]
 
 
-def test_the_same_problem_through_a_plain_run_names_the_key(tmp_path):
+def test_the_same_problem_through_a_plain_run_names_the_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "bad.yaml"
     path.write_text(f"extends: {DRILL}\ndrill:\n  root_cause: region.dns\n")
     with pytest.raises(ScenarioError) as err:
         prepare(load_scenario(path))
     assert str(err.value) == (
-        "drill.root_cause: no component 'region.dns' in this scenario (top-level components: "
+        "bad.yaml:3:15: drill.root_cause: no component 'region.dns' in this scenario "
+        "(top-level components: "
         "region.dynamodb_dns, region.services)"
     )
 
