@@ -80,7 +80,9 @@ def test(args: list[str]) -> int:
     if run(PY, "-m", "ruff", "check", ".") != 0:
         say("ruff check failed")
         return 1
-    code = run(PY, "-m", "pytest", *args)
+    # two workers (this project's machines have 2 cores); loadfile keeps each test file's
+    # module-scoped runs (the reference scenario) in one worker
+    code = run(PY, "-m", "pytest", "-n", "2", "--dist", "loadfile", *args)
     if code == 5:
         say("pytest collected no tests: that is a failure here")
         return 1
