@@ -14,6 +14,7 @@ pyproject.toml changed (a hash of it is kept in .venv/.outage-sim-stamp).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -69,9 +70,20 @@ def demo(args: list[str]) -> int:
     out = ROOT / "reports" / Path(scenario).stem
     say(f"running {scenario} -> {out.relative_to(ROOT)}/ (report.md, report.html, ...)")
     code = run(PY, "-m", "simulation", "run", scenario, "--out", out, *args)
-    if code in (0, 1):
-        say(f"report: {(out / 'report.html').relative_to(ROOT)}  status exit code {code}")
-    return code
+    summary = out / "summary.json"
+    if code not in (0, 1) or not summary.exists():
+        return code or 1
+    status = json.loads(summary.read_text())["status"]
+    say(f"report: {(out / 'report.html').relative_to(ROOT)} (also report.md)")
+    if status == "failed":
+        say("the run failed (see above and run.json)")
+        return 1
+    if status == "deviated":
+        say(
+            "status 'deviated': some milestones differ from the published timeline beyond "
+            "their tolerance; the report's Expectations and docs/calibration.md say which and why"
+        )
+    return 0
 
 
 def test(args: list[str]) -> int:
