@@ -95,6 +95,31 @@ class Level:
                 return t
         return None
 
+    def first_sustained(
+        self,
+        predicate: Callable[[float], bool],
+        hold: float,
+        end: float,
+        after: float = -math.inf,
+    ) -> float | None:
+        """Start of the first stretch (beginning at or after `after`) in which the value
+        satisfies `predicate` for at least `hold` seconds; a stretch still running at `end`
+        counts if it has lasted `hold` by then."""
+        start: float | None = None
+        for t0, _t1, v in self.segments(end):
+            if t0 < after:
+                continue
+            if predicate(v):
+                if start is None:
+                    start = t0
+            else:
+                if start is not None and t0 - start >= hold:
+                    return start
+                start = None
+        if start is not None and end - start >= hold:
+            return start
+        return None
+
     def time_weighted_mean(self, start: float, end: float) -> float:
         total = 0.0
         for t0, t1, v in self.segments(end):

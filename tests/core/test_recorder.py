@@ -69,3 +69,11 @@ def test_frames():
     assert list(ev.columns) == ["time", "scope", "kind", "detail"]
     m = env.recorder.metrics_frame()
     assert list(m["value"]) == [0.0, 4.0] and set(m["kind"]) == {"level"}
+
+
+def test_first_sustained_needs_the_whole_hold_and_counts_a_stretch_running_at_the_end():
+    _, lvl = run_levels([(10, 5), (5, 0), (10, 5)])  # 0 until 10, 5 until 15, 0 until 25, 5 on
+    assert lvl.first_sustained(lambda v: v > 0, hold=5, end=100) == 10
+    assert lvl.first_sustained(lambda v: v > 0, hold=6, end=100) == 25
+    assert lvl.first_sustained(lambda v: v > 0, hold=6, end=30) is None
+    assert lvl.first_sustained(lambda v: v == 0, hold=10, end=100, after=12) == 15

@@ -17,7 +17,6 @@ from simulation.subsystems.labs.congestive_collapse import (
     Config,
     CongestiveCollapseLab,
     SetQueueParams,
-    _sustained,
     build,
 )
 
@@ -187,8 +186,7 @@ def test_sustained_condition_detection() -> None:
     for t, v in [(0, 1.0), (10, 0.05), (20, 0.0), (30, 0.5), (40, 0.0), (50, 0.02), (200, 1.0)]:
         level.times.append(float(t))
         level.values.append(v)
-    low = _sustained(level, lambda v: v < 0.1, 60.0, 300.0)
+    low = level.first_sustained(lambda v: v < 0.1, 60.0, 300.0)
     assert low == 40.0  # 10-30 is too short; 40-200 holds
-    assert _sustained(level, lambda v: v >= 0.9, 60.0, 300.0, after=low) == 200.0
-    assert _sustained(level, lambda v: v >= 0.9, 200.0, 300.0, after=low) is None
-    assert _sustained(None, lambda v: True, 1.0, 10.0) is None
+    assert level.first_sustained(lambda v: v >= 0.9, 60.0, 300.0, after=low) == 200.0
+    assert level.first_sustained(lambda v: v >= 0.9, 200.0, 300.0, after=low) is None

@@ -23,22 +23,7 @@ def sustained(
 
     A stretch still running at `end` counts if it has lasted `hold` by then.
     """
-    if level is None:
-        return None
-    start: float | None = None
-    for t0, _t1, v in level.segments(end):
-        if t0 < after:
-            continue
-        if ok(v):
-            if start is None:
-                start = t0
-        else:
-            if start is not None and t0 - start >= hold:
-                return start
-            start = None
-    if start is not None and end - start >= hold:
-        return start
-    return None
+    return None if level is None else level.first_sustained(ok, hold, end, after)
 
 
 def first_return(level: Level | None, ok: Callable[[float], bool], end: float) -> float | None:

@@ -30,14 +30,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from simulation.core.component import Action, Component, Detector
 from simulation.core.config import SectionConfig
-from simulation.core.recorder import Level
 from simulation.core.results import Results
 from simulation.core.units import Duration, format_duration
 from simulation.core.views import Plot, Series
@@ -142,28 +140,6 @@ class _Request:
         self.start = start
         self.backoff = backoff
         self.current: WorkItem | None = None
-
-
-def _sustained(
-    level: Level | None, ok: Any, hold: float, end: float, after: float = -math.inf
-) -> float | None:
-    """Start of the first stretch (from `after`) where `ok(value)` holds for `hold` seconds."""
-    if level is None:
-        return None
-    start: float | None = None
-    for t0, _t1, v in level.segments(end):
-        if t0 < after:
-            continue
-        if ok(v):
-            if start is None:
-                start = t0
-        else:
-            if start is not None and t0 - start >= hold:
-                return start
-            start = None
-    if start is not None and end - start >= hold:
-        return start
-    return None
 
 
 class CongestiveCollapseLab(Component):
@@ -296,14 +272,18 @@ class CongestiveCollapseLab(Component):
 
         def collapse(results: Results) -> float | None:
             lvl = results.level(self.scope, "goodput_fraction")
-            return _sustained(lvl, lambda v: v < c.collapse_below, c.sustain, results.end)
+            if lvl is None:
+                return None
+            return lvl.first_sustained(lambda v: v < c.collapse_below, c.sustain, results.end)
 
         def recovered(results: Results) -> float | None:
             t = collapse(results)
             if t is None:
                 return None
             lvl = results.level(self.scope, "goodput_fraction")
-            return _sustained(lvl, lambda v: v >= c.recover_above, c.sustain, results.end, t)
+            if lvl is None:
+                return None
+            return lvl.first_sustained(lambda v: v >= c.recover_above, c.sustain, results.end, t)
 
         return {"collapse": collapse, "recovered": recovered}
 
