@@ -14,27 +14,17 @@ to the end of the delay. Only `build()` is used (no runner): clients are left ou
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
 import yaml
 
+from simulation.analysis.sweep.summary import wilson
 from simulation.core import Component, Results, SimEnv
 from simulation.core.units import parse_timestamp
 from simulation.subsystems.dynamodb_dns import Config, build
 
 LAB = Path(__file__).resolve().parents[1] / "scenarios" / "labs" / "dns-race.yaml"
-
-
-def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def one_run(section: dict, seed: int, start, minutes: float, after: float) -> float | None:
