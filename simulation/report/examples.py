@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 
 EXAMPLES = (
+    "scenarios/aws-us-east-1-2025-10-20.yaml",
+    "scenarios/variants/early-dwfm-restart.yaml",
+    "scenarios/variants/nlb-velocity-control.yaml",
     "scenarios/labs/dns-race.yaml",
     "scenarios/labs/dns-race-fixed.yaml",
     "scenarios/labs/dns-race-short-negative-ttl.yaml",
@@ -42,7 +45,9 @@ def library_versions() -> dict[str, str]:
 
 def regenerate(root: Path, out: Path) -> int:
     """Run every example scenario (paths relative to `root`, the repository) into `out/<stem>`;
-    return the worst exit code (0 ok, 1 deviated, 2 bad input)."""
+    return the worst exit code: 0 when every run completed (ok, or deviated: an example may
+    deviate from its expectations, as the reference scenario honestly does), 1 a run failed,
+    2 bad input."""
     import os
 
     from ..cli import main
@@ -54,12 +59,19 @@ def regenerate(root: Path, out: Path) -> int:
         for scenario in EXAMPLES:
             target = out / Path(scenario).stem
             code = main(["run", scenario, "--out", str(target), "--progress", "none"])
+            if code == 1 and _status(target) == "deviated":
+                code = 0
             worst = max(worst, code)
     finally:
         os.chdir(here)
     out.mkdir(parents=True, exist_ok=True)
     (out / VERSIONS).write_text(json.dumps(library_versions(), indent=2) + "\n")
     return worst
+
+
+def _status(run_dir: Path) -> str | None:
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text())["status"] if path.exists() else None
 
 
 def main(argv: list[str]) -> int:

@@ -21,8 +21,15 @@ STEMS = [p.rsplit("/", 1)[1].removesuffix(".yaml") for p in EXAMPLES]
 HINT = "stale example report: regenerate with `python3 tasks.py reports` and commit reports/"
 
 
-def test_the_examples_are_the_dns_race_lab_and_two_variants():
-    assert STEMS == ["dns-race", "dns-race-fixed", "dns-race-short-negative-ttl"]
+def test_the_examples_are_the_reference_and_the_dns_race_lab_each_with_two_variants():
+    assert STEMS == [
+        "aws-us-east-1-2025-10-20",
+        "early-dwfm-restart",
+        "nlb-velocity-control",
+        "dns-race",
+        "dns-race-fixed",
+        "dns-race-short-negative-ttl",
+    ]
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -54,7 +61,21 @@ def _same_matplotlib():
         )
 
 
-def test_examples_are_all_ok(examples):
+# The reference (and so its variants, which inherit its expectations) deviates on five
+# milestones, documented in docs/calibration.md and pinned in tests/test_reference_scenario.py;
+# the labs meet all theirs. No example may fail.
+EXPECTED_STATUS = {
+    "aws-us-east-1-2025-10-20": "deviated",
+    "early-dwfm-restart": "deviated",
+    "nlb-velocity-control": "deviated",
+    "dns-race": "ok",
+    "dns-race-fixed": "ok",
+    "dns-race-short-negative-ttl": "ok",
+}
+
+
+def test_examples_have_their_expected_status(examples):
+    assert set(EXPECTED_STATUS) == set(STEMS)
     for stem in STEMS:
         summary = json.loads((examples / stem / "summary.json").read_text())
-        assert summary["status"] == "ok", stem
+        assert summary["status"] == EXPECTED_STATUS[stem], stem
