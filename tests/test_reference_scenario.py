@@ -13,6 +13,7 @@ import pytest
 
 from simulation.runner import RunResult, simulate
 from simulation.scenario.load import load_scenario
+from tests.reference_horizon import horizon
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "aws-us-east-1-2025-10-20.yaml"
@@ -25,20 +26,6 @@ DEVIATED = {"nlb_hc_failures_start", "nm_backlog_start", "nm_backlog_cleared",
 
 def run(*overrides: str) -> RunResult:
     return simulate(load_scenario(REFERENCE, list(overrides)))
-
-
-def horizon(minutes: int) -> list[str]:
-    """Overrides that end the run `minutes` after its start: later operator entries are switched
-    off (and moved inside the window, which validation requires), expectations dropped."""
-    plain = load_scenario(REFERENCE)
-    out = [f"duration={minutes} min", "expect=[]"]
-    for entry in plain.model.operators:
-        if entry.at is not None and plain.instant(entry.at) > minutes * 60:
-            out += [
-                f"operators.{entry.key}.at=+{minutes} min",
-                f"operators.{entry.key}.enabled=false",
-            ]
-    return out
 
 
 TO_0700 = 510  # 22:30 -> 07:00: through DWFM's recovery

@@ -12,23 +12,10 @@ import pytest
 
 from simulation.runner import compare_with_base, simulate
 from simulation.scenario.load import load_scenario
+from tests.reference_horizon import horizon
 
 VARIANTS = Path(__file__).resolve().parents[1] / "scenarios" / "variants"
 REFERENCE = VARIANTS.parent / "aws-us-east-1-2025-10-20.yaml"
-
-
-def horizon(minutes: int) -> list[str]:
-    """Overrides that end the run `minutes` after its start: later operator entries are switched
-    off (and moved inside the window, which validation requires), expectations dropped."""
-    plain = load_scenario(REFERENCE)
-    out = [f"duration={minutes} min", "expect=[]"]
-    for entry in plain.model.operators:
-        if entry.at is not None and plain.instant(entry.at) > minutes * 60:
-            out += [
-                f"operators.{entry.key}.at=+{minutes} min",
-                f"operators.{entry.key}.enabled=false",
-            ]
-    return out
 
 
 def compare(name: str, *overrides: str) -> dict:

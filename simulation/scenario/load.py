@@ -340,12 +340,13 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
 
 
 def _check_window(loaded: LoadedScenario) -> None:
-    """Every timed action and expected time must fall inside [start, start + duration]."""
+    """Every timed, enabled action and expected time must fall inside [start, start + duration]
+    (a disabled entry is kept but never performed, so its time does not matter)."""
     m = loaded.model
     end = m.duration
     problems = []
     for i, action in enumerate(m.operators):
-        if action.at is None:
+        if action.at is None or not action.enabled:
             continue
         t = loaded.instant(action.at)
         if not 0 <= t <= end:

@@ -185,3 +185,8 @@ def test_note_records_a_published_input_that_changes_nothing(files):
         e[2] == "operator_action" and e[3] == "diagnosed: note (DNS)"
         for e in with_note.env.recorder.events
     )
+
+
+def test_a_disabled_action_outside_the_window_is_not_an_error(files):
+    s = load_scenario("base.yaml", ["duration=20 min", "operators.big_bump.enabled=false"])
+    assert [a.enabled for a in s.model.operators] == [False, True]
