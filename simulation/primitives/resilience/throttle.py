@@ -1,7 +1,11 @@
-"""Throttles: a token bucket (rate with burst) and a concurrency limit (work in flight).
+"""Throttles: a token bucket (rate with burst), a concurrency limit (work in flight), and a
+shaped intake (a FIFO released at a token bucket's rate).
 
-Both are admission checks that answer at once: `try_take` / `try_acquire` return False instead of
-queueing, so the caller decides what a rejection means (drop, fail fast, back off). The token
+The first two are admission checks that answer at once: `try_take` / `try_acquire` return False
+instead of queueing, so the caller decides what a rejection means (drop, fail fast, back off).
+`ShapedIntake` queues instead: work waits in arrival order and leaves at the bucket's rate (a
+traffic shaper); work whose requester stopped waiting is skipped at no cost when it reaches the
+head. The token
 bucket refills lazily from `env.now` at each call: no background process, O(1) per check. In any
 window of length w it admits at most `rate * w + burst` tokens. Operators change either limit at
 run time with `set_rate` / `set_limit` (the "throttle incoming work" of an incident).
@@ -10,7 +14,8 @@ run time with `set_rate` / `set_limit` (the "throttle incoming work" of an incid
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -97,6 +102,12 @@ class TokenBucket:
         self.rejected += 1
         return False
 
+    def spend(self, n: float = 1.0) -> None:
+        """Take `n` tokens now, after `wait_time(n)` said 0 (a float shortfall may dip below 0)."""
+        self._refill()
+        self._tokens -= n
+        self.admitted += 1
+
     def wait_time(self, n: float = 1.0) -> float:
         """Seconds until `n` tokens are available (0 if now; inf if never)."""
         missing = n - self._refill()
@@ -125,6 +136,102 @@ class TokenBucket:
         if burst is not None:
             self.burst = float(burst)
             self._tokens = min(self._tokens, self.burst)
+
+
+class ShapedIntake:
+    """A FIFO intake drained at a token bucket's rate: work waits in arrival order instead of
+    being rejected ("throttle incoming work" as a queue).
+
+    `submit(payload)` queues; one process releases the head whenever a token is available and
+    calls `release(payload)`. Before releasing, `stale(payload)` is asked: stale work (its
+    requester gave up, e.g. a call past its deadline) is dropped without using a token. So a
+    caller with a deadline behind a long intake fails, while work that waits patiently (an
+    internal workflow) is released in order at the rate. `set_rate(None)` lifts the shaping:
+    everything waiting is released at once, and later work passes straight through.
+    """
+
+    __slots__ = (
+        "_proc",
+        "_wake",
+        "bucket",
+        "env",
+        "queue",
+        "release",
+        "released",
+        "skipped",
+        "stale",
+        "submitted",
+    )
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        bucket: TokenBucket | None,
+        release: Callable[[Any], None],
+        stale: Callable[[Any], bool] = lambda _p: False,
+    ) -> None:
+        self.env = env
+        self.bucket = bucket
+        self.release = release
+        self.stale = stale
+        self.queue: deque[Any] = deque()
+        self.submitted = 0
+        self.released = 0
+        self.skipped = 0
+        self._wake: simpy.Event | None = None
+        self._proc = env.process(self._run())
+
+    @property
+    def waiting(self) -> int:
+        """Work in the intake (stale work not yet skipped included)."""
+        return len(self.queue)
+
+    def submit(self, payload: Any) -> None:
+        self.submitted += 1
+        if self.bucket is None and not self.queue:
+            self.released += 1
+            self.release(payload)
+            return
+        self.queue.append(payload)
+        wake = self._wake
+        if wake is not None and not wake.triggered:
+            wake.succeed()
+
+    def set_rate(self, rate: float | None, burst: float | None = None) -> None:
+        """Change the shaping rate; None lifts it (what waits is released now)."""
+        if rate is None:
+            self.bucket = None
+        elif self.bucket is None:
+            self.bucket = TokenBucket(self.env, rate, 1.0 if burst is None else burst, 0.0)
+        else:
+            self.bucket.set_rate(rate, burst)
+        wake = self._wake
+        if wake is not None and not wake.triggered:
+            wake.succeed()
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        queue, env = self.queue, self.env
+        while True:
+            while queue and self.stale(queue[0]):
+                queue.popleft()
+                self.skipped += 1
+            if not queue:
+                self._wake = env.event()
+                yield self._wake
+                self._wake = None
+                continue
+            bucket = self.bucket
+            if bucket is not None:
+                wait = bucket.wait_time()
+                if wait > 0.0 and env.now + wait > env.now:  # else a float shortfall: forgiven
+                    self._wake = env.event()
+                    yield env.any_of([self._wake, env.timeout(wait)])
+                    self._wake = None
+                    continue
+                bucket.spend()
+            payload = queue.popleft()
+            self.released += 1
+            self.release(payload)
 
 
 class ConcurrencyLimit:
