@@ -92,7 +92,7 @@ def test_bad_action_parameters(tmp_path, monkeypatch, capsys):
     assert lines[3] == "bad.yaml:9:52: operators[3].params: missing required key 'rate'"
     assert lines[4] == (
         "bad.yaml:9:53: operators[3].params: unknown parameter 'speed' for 'dwfm_throttle' "
-        "(accepted: rate, burst)"
+        "(accepted: rate, burst, mode, state_changes)"
     )
 
 

@@ -240,3 +240,63 @@ def test_milestone_names_match_the_reference_timeline():
         "nm_backlog_cleared",
         "ec2_launches_normal",
     }
+
+
+# -- terminations are state changes; DWFM's intake as a queue -----------------------------------
+
+
+def test_terminations_wait_for_the_lease_and_happen_when_it_is_back():
+    short = {"load": [{"at": "0 s", "rate": "0.05/s"}], "lifetime": "30 min"}
+    r = region(3.5 * H, OUTAGE, launches=short, **FIX)
+    c = r.ec2.launches.counts
+    assert c["terminations_held"] > 0  # instances due to end while their droplet had no lease
+    # nothing is left held once every batch is leased again, and none was lost
+    assert all(not b.terminations for b in r.ec2.fleet.batches)
+    assert r.m["dwfm_leases_all_restored"] is not None
+    off = region(3.5 * H, OUTAGE, launches={**short, "terminations_need_lease": False}, **FIX)
+    assert off.ec2.launches.counts["terminations_held"] == 0
+    assert off.ec2.launches.counts["terminated"] > c["terminated"] - c["terminations_held"]
+
+
+def test_a_queued_dwfm_throttle_holds_launches_until_the_lease_work_is_through():
+    """Throttle as a FIFO intake (mode queue, state_changes): every unleased batch is released
+    at the rate; launches wait behind them with their 1 min call deadline, so they fail until
+    the intake is short; the lease work succeeds without retries piling up."""
+    rate = 0.05  # 40 batches -> ~13 min of intake after the restart
+    queued = (
+        *OUTAGE,
+        (ACT, "dwfm_throttle", {"rate": f"{rate}/s", "mode": "queue", "state_changes": True}),
+        (ACT, "dwfm_restart_hosts", {"hosts": "all"}),
+    )
+    launches = {"load": [{"at": "0 s", "rate": "0.05/s"}]}
+    r = region(5 * H, queued, launches=launches)
+    restored = r.m["dwfm_leases_all_restored"]
+    assert restored is not None and ACT < restored < ACT + 40 * 60
+    ok = r.results.level(LA, "ok")
+    # no launch lands between the restart and (nearly) the last lease
+    landed = [t for t, v in zip(ok.times, ok.values, strict=True) if t > ACT + 120 and v > 0]
+    assert landed and landed[0] > restored - 5 * 60
+    assert r.ec2.dwfm.intake is not None and r.ec2.dwfm.intake.skipped > 0  # launches gave up
+    # the same throttle rejecting instead lets launches through on re-leased droplets early
+    reject = (*OUTAGE, (ACT, "dwfm_throttle", {"rate": f"{rate}/s"}), RESCUE[-1])
+    e = region(5 * H, reject, launches=launches)
+    ok_e = e.results.level(LA, "ok")
+    early = [t for t, v in zip(ok_e.times, ok_e.values, strict=True) if t > ACT + 120 and v > 0]
+    assert early and early[0] < landed[0]
+
+
+def test_relaxing_the_launch_throttle_relaxes_the_dwfm_intake_with_it():
+    from simulation.subsystems.ec2.dwfm import ThrottleParams as DwfmThrottle
+
+    r = region(0.0001, launches={"load": [{"at": "0 s", "rate": "1/s"}]})
+    d, la = r.ec2.dwfm, r.ec2.launches
+    d.set_throttle(DwfmThrottle(rate="0.1/s", mode="queue", state_changes=True))
+    la.set_throttle(ThrottleParams(rate="0.1/s"))
+    la.relax(RelaxParams(factor=2.0, interval="60 s"))
+    r.env.run(61.0)  # one step: the launch throttle rejected most calls
+    assert la.throttle is not None and la.throttle.rate == pytest.approx(0.2)
+    assert d.intake is not None and d.intake.bucket is not None
+    assert d.intake.bucket.rate == pytest.approx(0.2)
+    la.set_throttle(ThrottleParams(rate=None))  # lifted by hand: the relaxation ends
+    d.scale_intake(None)
+    assert d.intake.bucket is None

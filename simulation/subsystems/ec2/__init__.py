@@ -62,6 +62,7 @@ class Ec2(Component):
             self.instance_feed,
             self._propagate,
             self.dwfm.state_change,
+            self.dwfm.scale_intake,
         )
 
     # -- wiring between the parts ------------------------------------------------------------
@@ -72,7 +73,11 @@ class Ec2(Component):
         """A network change for a running instance, on a droplet drawn uniformly."""
         fleet = self.fleet
         droplet = int(rng.random() * fleet.droplets)
-        self._hand_over(prop, fleet.batches[droplet // self.config.fleet.batch_size])
+        batch = fleet.batches[droplet // self.config.fleet.batch_size]
+        if self.config.network_manager.hold_background:
+            self._hand_over(prop, batch)
+        else:
+            self.network_manager.submit(prop)
 
     def _hand_over(self, prop: Propagation, batch: Batch) -> None:
         if batch.leased:
@@ -82,6 +87,7 @@ class Ec2(Component):
             self.network_manager.held += 1
 
     def _release_held(self, batch: Batch) -> None:
+        self.launches.release_terminations(batch)
         if batch.pending:
             held, batch.pending = batch.pending, []
             self.network_manager.held -= len(held)
@@ -230,6 +236,7 @@ class Ec2(Component):
                 f"droplet without a lease needs re-establishment at once, FIFO waits pass the "
                 f"{timeout} deadline, timed-out work is served anyway and queued again, the "
                 "working set outgrows memory",
+                recovers=False,
             ),
             Link(
                 "action:dwfm_restart_hosts",
@@ -251,11 +258,31 @@ class Ec2(Component):
                 "milestone:nm_backlog_start",
                 "network work held on droplets without a lease lands on Network Manager as "
                 "they are leased again",
+                recovers=False,
+            ),
+            Link(
+                "milestone:dwfm_leases_all_restored",
+                "milestone:nlb_hc_failures_start",
+                "launches waited behind the lease work in DWFM's intake; now they land, and "
+                "their instances join NLBs before Network Manager propagated their network",
+                recovers=False,
+            ),
+            Link(
+                "milestone:nm_backlog_start",
+                "milestone:nlb_hc_failures_start",
+                "new instances wait for their network configuration behind the held work",
+                recovers=False,
             ),
             Link(
                 "action:nm_reduce_load",
                 "milestone:nm_backlog_cleared",
                 "non-urgent propagation waits behind launches",
+            ),
+            Link(
+                "milestone:nm_backlog_start",
+                "milestone:nm_backlog_cleared",
+                "the held work drains at Network Manager's spare capacity",
+                recovers=True,
             ),
             Link(
                 "action:ec2_relax_throttles",

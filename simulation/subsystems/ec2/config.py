@@ -266,6 +266,13 @@ class LaunchesConfig(SectionConfig):
         description="The launch gives up on its state change after this (the call fails as "
         "'state_change_timeout' and the customer retries); DWFM still serves it (wasted).",
     )
+    terminations_need_lease: bool = Field(
+        True,
+        description="A termination is a state change on the droplet, which DWFM makes: on a "
+        "droplet without a lease the instance keeps running until the lease is back (then it "
+        "terminates and its clean-up goes to Network Manager). false: terminations happen on "
+        "time whatever the lease.",
+    )
     lifetime: Duration = Field(
         "2 h", gt=0, description="Mean lifetime of an instance (exponential)."
     )
@@ -314,8 +321,13 @@ class NetworkManagerConfig(SectionConfig):
     background: Rate = Field(
         "1/s",
         description="Network changes for running instances (security groups, interfaces, "
-        "routes), Poisson, each on a droplet drawn uniformly; non-urgent, held while its droplet "
-        "has no lease.",
+        "routes), Poisson, each on a droplet drawn uniformly; non-urgent.",
+    )
+    hold_background: bool = Field(
+        True,
+        description="Hold background changes of a droplet without a DWFM lease until it is "
+        "leased again (as launch and termination work is). false: they need no lease (only "
+        "instance launches and terminations are state changes of the droplet).",
     )
     skip_time: Duration = Field(
         "1 ms",

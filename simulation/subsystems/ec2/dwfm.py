@@ -34,7 +34,7 @@ from collections.abc import Callable, Generator
 from typing import Any, Literal
 
 import simpy
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from simulation.core.component import Action, Component, Detector
 from simulation.core.config import SectionConfig
@@ -50,7 +50,7 @@ from simulation.primitives.resilience.admission import (
 )
 from simulation.primitives.resilience.lease import LeaseTable
 from simulation.primitives.resilience.retry import RetryConfig
-from simulation.primitives.resilience.throttle import TokenBucket
+from simulation.primitives.resilience.throttle import ShapedIntake, TokenBucket
 
 from .config import Config
 from .detectors import first_return, sustained
@@ -69,6 +69,25 @@ class ThrottleParams(SectionConfig):
         "the throttle."
     )
     burst: float = Field(1.0, ge=0.0, description="Attempts admitted at once after a lull.")
+    mode: Literal["reject", "queue"] = Field(
+        "reject",
+        description="'reject': an attempt over the rate is refused at once and backs off (a "
+        "token bucket). 'queue': incoming work waits in one FIFO intake released at the rate "
+        "(a shaper, `resilience.throttle.ShapedIntake`); an establishment attempt's deadline "
+        "starts when it leaves the intake.",
+    )
+    state_changes: bool = Field(
+        False,
+        description="With mode 'queue': launches' state changes enter the same intake, behind "
+        "the lease work already waiting; a launch call still has its own deadline from the "
+        "call, so it fails while the intake is longer than that.",
+    )
+
+    @model_validator(mode="after")
+    def _queue_only(self) -> ThrottleParams:
+        if self.state_changes and self.mode != "queue":
+            raise ValueError("state_changes: true needs mode: queue")
+        return self
 
 
 class RestartParams(SectionConfig):
@@ -142,6 +161,9 @@ class Dwfm(Component):
         self.throttle: TokenBucket | None = None
         if d.throttle is not None:
             self.throttle = d.throttle.build(self.env)
+        self.intake: ShapedIntake | None = None
+        """The queueing throttle (`dwfm_throttle` mode 'queue'); None: not set."""
+        self.intake_state_changes = False
         self.leases = LeaseTable(
             self.env, d.lease.duration, resolution=d.lease.resolution, on_expire=self._expired
         )
@@ -172,6 +194,7 @@ class Dwfm(Component):
         self._depth = self.level("queue_depth", "items")
         self._ws = self.level("working_set_max", "bytes")
         self._swapping = self.level("hosts_swapping", "hosts")
+        self._intake_waiting = self.level("intake_waiting", "items")
         self._win_good = 0
         self._win_ok = 0
         self._win_timeouts = 0
@@ -210,6 +233,15 @@ class Dwfm(Component):
                 counts["throttled"] += 1
                 self._retry(op)
                 return
+            intake = self.intake
+            if intake is not None and (intake.bucket is not None or intake.queue):
+                intake.submit(op)  # waits its turn; _dispatch when released
+                return
+        self._dispatch(op)
+
+    def _dispatch(self, op: LeaseOp) -> None:
+        batch = op.batch
+        if op.kind is ESTABLISH:
             units = batch.droplets * self.config.establish_work
         else:
             units = float(batch.droplets)
@@ -305,7 +337,26 @@ class Dwfm(Component):
     def state_change(self, batch: Batch, item: WorkItem) -> None:
         """A state change on a droplet of `batch` (a launch): served by the batch's host like
         lease work (same queue, deadline, memory cost); the item's callback tells its fate."""
+        intake = self.intake
+        if (
+            self.intake_state_changes
+            and intake is not None
+            and (intake.bucket is not None or intake.queue)
+        ):
+            intake.submit(item)
+            return
         self.hosts[batch.host].queue.put(item)
+
+    def _intake_release(self, payload: Any) -> None:
+        if isinstance(payload, WorkItem):  # a launch's state change
+            self.hosts[payload.payload.batch.host].queue.put(payload)
+        else:
+            self._dispatch(payload)
+
+    def _intake_stale(self, payload: Any) -> bool:
+        if isinstance(payload, WorkItem):  # its caller's deadline passed: it gave up
+            return self.env.now >= payload.deadline
+        return payload.batch.op is not payload
 
     def _set_failing(self, batch: Batch, failing: bool) -> None:
         if batch.failing != failing:
@@ -334,9 +385,31 @@ class Dwfm(Component):
             sets = [h.working_set() for h in self.hosts]
             self._ws.set(max(sets))
             self._swapping.set(sum(1 for w in sets if w > limit))
+            if self.intake is not None:
+                self._intake_waiting.set(self.intake.waiting)
 
     # -- operator actions --------------------------------------------------------------------
     def set_throttle(self, params: ThrottleParams) -> None:
+        if params.mode == "queue":
+            self.throttle = None
+            self.intake_state_changes = params.state_changes
+            if self.intake is None:
+                bucket = (
+                    None
+                    if params.rate is None
+                    else TokenBucket(self.env, params.rate, params.burst, 0.0)
+                )
+                self.intake = ShapedIntake(
+                    self.env, bucket, self._intake_release, self._intake_stale
+                )
+            else:
+                self.intake.set_rate(params.rate, params.burst)
+            rate = "none" if params.rate is None else f"{params.rate:g}/s"
+            what = "lease work and launches" if params.state_changes else "lease work"
+            self.event("dwfm_throttle", f"incoming {what} queued, released at {rate}")
+            return
+        if self.intake is not None:
+            self.intake.set_rate(None)
         if params.rate is None:
             self.throttle = None
         elif self.throttle is None:
@@ -345,6 +418,19 @@ class Dwfm(Component):
             self.throttle.set_rate(params.rate, params.burst)
         rate = "none" if params.rate is None else f"{params.rate:g}/s"
         self.event("dwfm_throttle", f"establishment attempts limited to {rate}")
+
+    def scale_intake(self, factor: float | None) -> None:
+        """Multiply the queued intake's rate by `factor`, or lift it (None); no intake: nothing."""
+        intake = self.intake
+        if intake is None or intake.bucket is None:
+            return
+        if factor is None:
+            intake.set_rate(None)
+            self.event("dwfm_throttle", "intake lifted")
+            return
+        rate = intake.bucket.rate * factor
+        intake.set_rate(rate)
+        self.event("dwfm_throttle", f"intake released at {rate:g}/s")
 
     def admission_limit(self) -> int:
         """The largest waiting queue that lets every admitted establishment finish by its
@@ -493,4 +579,11 @@ class Dwfm(Component):
             if swapping
             else 0.0,
             "restarts": sum(h.restarts for h in self.hosts),
+            "intake": None
+            if self.intake is None
+            else {
+                "submitted": self.intake.submitted,
+                "released": self.intake.released,
+                "skipped_stale": self.intake.skipped,
+            },
         }

@@ -39,6 +39,7 @@ class Batch:
         "op",
         "open_at",
         "pending",
+        "terminations",
         "used",
     )
 
@@ -59,6 +60,9 @@ class Batch:
         stale and does nothing."""
         self.pending: list[Propagation] = []
         """Network Manager work held back while the batch has no lease."""
+        self.terminations: list[Any] = []
+        """Instances due to terminate while the batch had no lease (a termination is a state
+        change DWFM makes): they keep running until the lease is back."""
         self.open_at = -1
         """Position in `Fleet.open` (leased with a free slot), -1 if not there."""
 

@@ -117,6 +117,11 @@ class RelaxParams(SectionConfig):
         description="Hold (no step) while more than this share of calls in the last interval "
         "failed for other reasons than the throttle.",
     )
+    dwfm: bool = Field(
+        True,
+        description="Relax DWFM's queued intake (`dwfm_throttle` mode 'queue') with the launch "
+        "throttle: the same factor at each step, lifted when the launch throttle is.",
+    )
     idle_share: float = Field(
         0.01,
         ge=0.0,
@@ -137,8 +142,10 @@ class Launches(Component):
         feed: InstanceFeed,
         propagate: Callable[[Placed, str], None],
         state_change: Callable[[Batch, WorkItem], None],
+        scale_dwfm: Callable[[float | None], None] | None = None,
     ) -> None:
         super().__init__(parent, "launches")
+        self.scale_dwfm = scale_dwfm
         self.config = config
         self.fleet = fleet
         self.feed = feed
@@ -161,6 +168,7 @@ class Launches(Component):
             FAILED: 0,
             "gave_up": 0,
             "terminated": 0,
+            "terminations_held": 0,
             "initial": 0,
             "ready": 0,
         }
@@ -212,10 +220,21 @@ class Launches(Component):
             self.feed.network_ready(placed.instance, 0.0)
 
     def _terminate(self, placed: Placed) -> None:
+        if self.config.terminations_need_lease and not placed.batch.leased:
+            placed.batch.terminations.append(placed)  # DWFM cannot make the change now
+            self.counts["terminations_held"] += 1
+            return
         self.counts["terminated"] += 1
         self.fleet.free_slot(placed.batch)
         self.feed.terminated(placed.instance, self.env.now)
         self.propagate(placed, "terminate")
+
+    def release_terminations(self, batch: Batch) -> None:
+        """The batch is leased again: the terminations held on it happen now."""
+        if batch.terminations:
+            held, batch.terminations = batch.terminations, []
+            for placed in held:
+                self._terminate(placed)
 
     def network_ready(self, placed: Placed) -> None:
         """Network Manager's configuration reached the instance (called by the EC2 component)."""
@@ -361,10 +380,15 @@ class Launches(Component):
             if calls and other / calls > p.max_error_rate:
                 self.event("launch_throttle_held", f"{other}/{calls} calls failed otherwise")
                 continue
+            scale = self.scale_dwfm if p.dwfm else None
             if not calls or throttled / calls < p.idle_share:
                 self._apply_rate(None)
+                if scale is not None:
+                    scale(None)
                 return
             self._apply_rate(self.throttle.rate * p.factor)
+            if scale is not None:
+                scale(p.factor)
 
     def actions(self) -> list[Action]:
         return [

@@ -3,10 +3,10 @@
 A `servers.WorkerPool` with a FIFO propagation queue. Work comes from three places: every launch
 (urgent: the new instance is unreachable until its configuration lands), every termination
 (clean-up), and a steady `background` stream of network changes for running instances (security
-groups, interfaces, routes), each on a droplet drawn uniformly from the fleet. A change on a
-droplet without a DWFM lease cannot be made; it is held on the droplet's batch and released
-when DWFM leases it again (see `Ec2`), so an outage builds a backlog that lands when DWFM
-recovers.
+groups, interfaces, routes), each on a droplet drawn uniformly from the fleet. A launch or
+termination on a droplet without a DWFM lease cannot be made; its work is held on the droplet's
+batch and released when DWFM leases it again (see `Ec2`; background changes too with
+`hold_background`), so an outage builds a backlog that lands when DWFM recovers.
 
 The operator action `nm_reduce_load` puts non-urgent work (terminations, background) behind
 launches: it enters the queue only while fewer than `max_waiting` items wait there (admission by
