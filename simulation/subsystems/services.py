@@ -15,7 +15,11 @@ edge* and the service's own retries:
 - `calls` on another service: the callee's error rate, again reduced by the caller's attempts.
 
 Hard dependencies multiply success probabilities (all must work); a soft one contributes
-`weight` x its error share (a degraded feature, not a failed request). The state is sampled every
+`weight` x its error share (a degraded feature, not a failed request). A service with a
+`backlog` keeps `retained` of the work that failed (tasks that keep their desired count, queued
+events) and, once it works again, drains it at `headroom` x its normal pace: it stays degraded after
+its dependencies recover until the backlog is done, for a time that grows with how long and how
+badly it failed (a queue, not a timer). The state is sampled every
 `evaluate_every`: `error_rate` (0..1) and `health` (0 ok, 1 degraded, 2 down) levels per service.
 Milestones over groups of services (`first error of any of ...`, `all recovered`) are declared by
 name in the YAML and detected from those levels; nothing here knows the incident's times.
@@ -64,6 +68,32 @@ class Dependency(SectionConfig):
     cycle_ok: bool = Field(False, description="Declare that this edge may close a cycle.")
 
 
+class Backlog(SectionConfig):
+    """Work a service keeps while it fails (queued tasks, async events) and drains afterwards."""
+
+    retained: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Share of the work that failed which is kept and done later (tasks that "
+        "keep their desired count, queued events); the rest is lost.",
+    )
+    headroom: float = Field(
+        1.0,
+        gt=0,
+        description="Spare capacity for the backlog, as a multiple of the service's normal "
+        "work: once the service is healthy again (its errors at or under `degraded_above`), "
+        "the backlog drains at headroom x its normal pace (it needs what failed, so it does "
+        "not drain before).",
+    )
+    drained_below: Duration = Field(
+        "1 min",
+        ge=0,
+        description="The service counts as degraded while its backlog holds more than this "
+        "much of its normal work.",
+    )
+
+
 class Service(SectionConfig):
     """A service of the region and what it depends on."""
 
@@ -73,6 +103,11 @@ class Service(SectionConfig):
         1, ge=1, description="Attempts per request (retries + 1) against independent failures."
     )
     depends_on: list[Dependency] = Field(default_factory=list, description="Its dependencies.")
+    backlog: Backlog | None = Field(
+        None,
+        description="Work kept while failing and drained after (null: failed work is lost and "
+        "the service is healthy as soon as its dependencies are).",
+    )
 
 
 class GroupMilestone(SectionConfig):
@@ -175,8 +210,16 @@ class ServiceNode(Component):
         self.inputs: list[tuple[Dependency, Callable[[], float]]] = []
         self.pinned = False
         """With a pin, name resolution is bypassed (known addresses configured by hand)."""
+        self._last_rate = 0.0
+        self.backlog_s = 0.0
+        """Kept work, in seconds of the service's normal work."""
+        self.backlog = (
+            self.level("backlog", "s of work", initial=0.0) if cfg.backlog is not None else None
+        )
 
-    def evaluate(self, now_rates: dict[str, float], ok_max: float, down_min: float) -> float:
+    def evaluate(
+        self, now_rates: dict[str, float], ok_max: float, down_min: float, dt: float = 0.0
+    ) -> float:
         success, soft = 1.0, 0.0
         for dep, signal in self.inputs:
             if dep.via == "calls":
@@ -195,7 +238,20 @@ class ServiceNode(Component):
         rate = min(1.0, 1.0 - success + soft)
         self.error_rate.set(round(rate, 6))
         state = HEALTH_DOWN if rate > down_min else HEALTH_DEGRADED if rate > ok_max else HEALTH_OK
+        b = self.cfg.backlog
+        if b is not None and self.backlog is not None:
+            # over the interval just ended (at the rate then in force): failed work is kept;
+            # the backlog needs what failed, so it drains (at `headroom` times the normal
+            # pace) only in intervals in which the service worked
+            prev = self._last_rate
+            kept = b.retained * prev * dt
+            drained = b.headroom * dt if prev <= ok_max else 0.0
+            self.backlog_s = max(0.0, self.backlog_s + kept - drained)
+            self.backlog.set(round(self.backlog_s, 3))
+            if state == HEALTH_OK and self.backlog_s > b.drained_below:
+                state = HEALTH_DEGRADED
         self.health.set(state)
+        self._last_rate = rate
         return rate
 
 
@@ -272,11 +328,15 @@ class Services(Component):
 
     def _run(self) -> Any:
         cfg = self.config
+        dt = 0.0
         while True:
             rates: dict[str, float] = {}
             for name in self.order:
-                rates[name] = self.nodes[name].evaluate(rates, cfg.degraded_above, cfg.down_above)
+                rates[name] = self.nodes[name].evaluate(
+                    rates, cfg.degraded_above, cfg.down_above, dt
+                )
             yield self.env.timeout(cfg.evaluate_every)
+            dt = cfg.evaluate_every
 
     # -- what happened -------------------------------------------------------------------------
     def unhealthy_windows(self, name: str, end: float) -> list[tuple[float, float]]:

@@ -158,3 +158,31 @@ def test_blast_radius_names_every_dependent_with_its_first_error(scenario):
     radius = r.statistics["region.services"]["blast_radius"]["dynamodb"]
     assert set(radius) == {"lambda", "sts", "console_signin"}
     assert all(t is not None for t in radius.values())
+
+
+def test_a_backlog_keeps_the_service_degraded_until_it_drains_in_proportion():
+    """Kept work accumulates while the service fails and drains at `headroom` x its normal pace
+    once it works: the lag after recovery is (retained x error x outage) / headroom."""
+    svc = _bare(
+        Config(
+            services=[{"name": "a", "backlog": {"retained": 1.0, "headroom": 4.0}}, {"name": "b"}]
+        )
+    )
+    a = svc.nodes["a"]
+    failing = {"p": 0.5}
+    a.inputs.append((Dependency(on="ec2", via="launches"), lambda: failing["p"]))
+    dt = 30.0
+    a.evaluate({}, 0.01, 0.5, 0.0)  # t=0: the first sample
+    for _ in range(240):  # 2 h at 50% errors: 3,600 s of work kept
+        a.evaluate({}, 0.01, 0.5, dt)
+    failing["p"] = 0.0
+    assert a.backlog_s == pytest.approx(0.5 * 7200)
+    a.evaluate({}, 0.01, 0.5, dt)  # 30 s on: that interval still ran at the old rate
+    assert a.backlog_s == pytest.approx(0.5 * 7200 + 0.5 * dt)
+    steps = 0
+    while a.health.current != 0:
+        a.evaluate({}, 0.01, 0.5, dt)
+        steps += 1
+    # 3,615 s of work at 4x: ~15 min, within one interval (the last 1 min counts as done)
+    assert (3615 - 60) / 4 - dt <= steps * dt <= 3615 / 4 + dt
+    assert svc.nodes["b"].backlog is None  # no backlog: healthy as soon as the dependency is
