@@ -97,13 +97,30 @@ def _is_listy(v: Any) -> bool:
     return isinstance(v, list | tuple | dict)
 
 
+FLAP_GAP_S = 900.0
+"""Windows not ok less than this apart are shown as one on-and-off stretch."""
+
+
 def _windows_text(run: RunData, windows: list[tuple[float, float, int]]) -> str:
+    """Each window not ok, except that windows less than FLAP_GAP_S apart are summarised as one
+    stretch (its worst state and how many windows): a flapping row stays one line."""
     if not windows:
         return "none"
+    groups: list[list[tuple[float, float, int]]] = []
+    for w in windows:
+        if groups and w[0] - groups[-1][-1][1] < FLAP_GAP_S:
+            groups[-1].append(w)
+        else:
+            groups.append([w])
     parts = []
-    for t0, t1, code in windows:
+    for g in groups:
+        t0, t1 = g[0][0], g[-1][1]
+        worst = max(code for _a, _b, code in g)
         until = "end of run" if t1 >= run.end_s else run.clock(t1)
-        parts.append(f"{run.clock(t0)}-{until} ({STATE_NAMES[code]})")
+        state = STATE_NAMES[worst]
+        if len(g) > 1:
+            state += f", on and off: {len(g)} windows"
+        parts.append(f"{run.clock(t0)}-{until} ({state})")
     return "; ".join(parts)
 
 

@@ -32,7 +32,7 @@ from simulation.core import Component, Results, ScenarioError, UserInputError
 from simulation.core.units import format_duration, parse_duration
 from simulation.runner import RunResult, evaluate, prepare
 from simulation.scenario.load import LoadedScenario, load_scenario
-from simulation.scenario.operators import offered_actions
+from simulation.scenario.operators import NOTE, offered_actions
 
 from . import investigate as inv
 from .impact import impact_total
@@ -98,7 +98,8 @@ class DrillSetup:
 
     def kept(self, loaded: LoadedScenario) -> set[str]:
         """Names of the operator entries a drill keeps on: the fault's inputs (`drill.inputs`,
-        `--keep`), not the responders' actions. Unknown names are errors."""
+        `--keep`) and the `note` entries (published facts with no effect on the model, nothing
+        for a trainee to do), not the responders' actions. Unknown names are errors."""
         names = [e.key for e in loaded.model.operators]
         listing = ", ".join(names) or "none"
         for name in self.keep:
@@ -113,7 +114,8 @@ class DrillSetup:
         ]
         if problems:
             raise ScenarioError.many(problems)
-        return {*self.keep, *inputs}
+        notes = [e.key for e in loaded.model.operators if e.action == NOTE]
+        return {*self.keep, *inputs, *notes}
 
 
 @dataclass
