@@ -33,10 +33,17 @@ CHANGES: dict[str, list[str]] = {
     ],
     "NM background 1.2/s": ["ec2.network_manager.background=1.2/s"],
     "NM workers 5": ["ec2.network_manager.workers=5"],
-    "launch lifetime 2 h": ["ec2.launches.lifetime=2 h"],
+    "launch lifetime 1 d": ["ec2.launches.lifetime=1 d", "ec2.fleet.occupied=0.5"],
+    "terminations need no lease": ["ec2.launches.terminations_need_lease=false"],
+    "DWFM throttle rejects": [
+        "operators.dwfm_throttle.params.mode=reject",
+        "operators.dwfm_throttle.params.state_changes=false",
+    ],
     "nlb attach_share 0.3": ["nlb.targets.attach_share=0.3"],
     "failover disable 07:00": ["operators.nlb_failover_disabled.at=2025-10-20T07:00:00-07:00"],
-    "relax factor 1.25": ["operators.ec2_throttles_relaxing.params.factor=1.25"],
+    "relax factor 1.15": ["operators.ec2_throttles_relaxing.params.factor=1.15"],
+    "relax from 10:23": ["operators.ec2_throttles_relaxing.at=2025-10-20T10:23:00-07:00"],
+    "ECS headroom 4": ["services.services.ecs.backlog.headroom=4"],
 }
 
 
