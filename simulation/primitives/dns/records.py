@@ -44,16 +44,37 @@ class HashedName(dns.name.Name):
     A HashedName equals the plain Name with the same labels but hashes differently: every
     entry point of this package converts names with `name()`, so never mix the two as keys of
     one dict outside it.
+
+    Equality is the same as dnspython's (labels compared case-insensitively, absolute and
+    relative names apart), but on the lowered labels kept beside the hash, identity first:
+    dnspython compares label by label in Python on every `==`, and record tables, conditions
+    and the `_in_zone` cache compare equal names that are distinct objects all the time.
     """
 
-    __slots__ = ("_hash",)
+    __slots__ = ("_folded", "_hash")
 
     def __init__(self, labels) -> None:
         super().__init__(labels)
-        object.__setattr__(self, "_hash", hash(tuple(label.lower() for label in self.labels)))
+        folded = tuple(label.lower() for label in self.labels)
+        object.__setattr__(self, "_folded", folded)
+        object.__setattr__(self, "_hash", hash(folded))
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if other.__class__ is HashedName:
+            return self._hash == other._hash and self._folded == other._folded
+        return super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __reduce__(self):
+        # dnspython's __getstate__/__setstate__ restore `labels` only (not the hash)
+        return (HashedName, (self.labels,))
 
 
 def name(text: str | dns.name.Name) -> dns.name.Name:
@@ -149,6 +170,45 @@ class RecordSet:
             return f"{self.name} {rtype} ALIAS {self.alias}{routing}"
         values = " ".join(sorted(rd.to_text() for rd in self.data))
         return f"{self.name} {self.data.ttl} {rtype} {values}{routing}"
+
+
+_DATA = RecordSet.__dict__["data"]  # the slot's descriptor, for TxtRecordSet
+
+
+class TxtRecordSet(RecordSet):
+    """A one-string TXT record set whose dnspython rdata is built on first read.
+
+    The same value as `RecordSet(owner, TXT, txt_rdataset(ttl, text))` (equal, same hash, same
+    `data` when read), for records written far more often than read as DNS, such as locks
+    whose text is unique per acquisition: building an immutable dnspython rdataset costs more
+    than the rest of a Route 53 transaction here.
+    """
+
+    __slots__ = ("_ttl", "text")
+
+    def __init__(self, owner: dns.name.Name | str, ttl: int, text: str) -> None:
+        self.name = name(owner)
+        self.rdtype = TXT
+        self.alias = None
+        self.set_id = None
+        self.weight = None
+        self._key = None
+        self._hash = 0
+        self._ttl = int(ttl)
+        self.text = text
+
+    @property
+    def data(self) -> dns.rdataset.Rdataset:  # type: ignore[override]
+        try:
+            return _DATA.__get__(self, RecordSet)
+        except AttributeError:
+            data = txt_rdataset(self._ttl, self.text)
+            _DATA.__set__(self, data)
+            return data
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
 
 
 @dataclass(frozen=True, slots=True)

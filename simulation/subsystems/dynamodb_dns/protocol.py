@@ -42,12 +42,12 @@ from simulation.primitives.dns import (
     A,
     ChangeBatch,
     RecordSet,
+    TxtRecordSet,
     ZoneState,
     delete,
     name,
     rdataset,
     soa_record,
-    txt_rdataset,
     unchanged,
     upsert,
 )
@@ -246,7 +246,7 @@ class Protocol:
                 self._lock_owner.clear()
             until = "never" if math.isinf(expires) else f"{expires:.3f}"
             text = f"owner={owner} expires={until}"
-            rec = RecordSet(self.layout.locks[endpoint], TXT, txt_rdataset(0, text))
+            rec = TxtRecordSet(self.layout.locks[endpoint], 0, text)  # rdata built if read
             self._locks[key] = rec
             self._lock_owner[id(rec)] = (rec, owner, expires)
         return rec
@@ -281,7 +281,10 @@ class Protocol:
         known = self._lock_owner.get(id(lock))
         if known is not None and known[0] is lock:
             return known[1], known[2]
-        text = next(iter(lock.data)).strings[0].decode()
+        if isinstance(lock, TxtRecordSet):
+            text = lock.text
+        else:
+            text = next(iter(lock.data)).strings[0].decode()
         fields = dict(part.split("=", 1) for part in text.split())
         until = fields.get("expires", "never")
         owner, expires = fields.get("owner", "?"), math.inf if until == "never" else float(until)
