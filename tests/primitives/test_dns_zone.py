@@ -121,8 +121,8 @@ def test_hashed_names_compare_like_dnspython_names():
     a, b = name("Foo.Example.com"), name("foo.example.COM.")
     plain = dns.name.from_text("foo.example.com.")
     relative = dns.name.from_text("foo.example.com", None)
-    assert a is not b and a == b and not (a != b) and hash(a) == hash(b)
-    assert a == plain and plain == a and not (a != plain)
+    assert a is not b and a == b and (a != b) is False and hash(a) == hash(b)
+    assert a == plain and plain == a and (a != plain) is False
     assert a != relative and a != name("bar.example.com") and a != "foo.example.com."
     copy = pickle.loads(pickle.dumps(a))
     assert copy == a and hash(copy) == hash(a)

@@ -16,7 +16,7 @@ caller can tell contention from a broken state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,17 +47,26 @@ class HashedName(dns.name.Name):
 
     Equality is the same as dnspython's (labels compared case-insensitively, absolute and
     relative names apart), but on the lowered labels kept beside the hash, identity first:
-    dnspython compares label by label in Python on every `==`, and record tables, conditions
-    and the `_in_zone` cache compare equal names that are distinct objects all the time.
+    dnspython compares label by label in Python on every `==`, and record tables and
+    conditions compare equal names that are distinct objects all the time.
     """
 
-    __slots__ = ("_folded", "_hash")
+    __slots__ = ("_folded", "_hash", "_text")
 
     def __init__(self, labels) -> None:
         super().__init__(labels)
         folded = tuple(label.lower() for label in self.labels)
         object.__setattr__(self, "_folded", folded)
         object.__setattr__(self, "_hash", hash(folded))
+        object.__setattr__(self, "_text", None)
+
+    def __str__(self) -> str:
+        """`to_text()`, computed once (record texts, change-batch errors and events use it)."""
+        text = self._text
+        if text is None:
+            text = self.to_text(False)
+            object.__setattr__(self, "_text", text)
+        return text
 
     def __hash__(self) -> int:
         return self._hash
@@ -99,6 +108,14 @@ def txt_rdataset(ttl: int, value: str) -> dns.rdataset.Rdataset:
     return dns.rdataset.ImmutableRdataset(dns.rdataset.from_rdata_list(int(ttl), [rd]))
 
 
+def _rdata_id(rd: dns.rdata.Rdata) -> tuple:
+    """What `Rdata.__eq__` compares: class, type, whether relative, canonical wire form."""
+    try:
+        return (rd.rdclass, rd.rdtype, False, rd.to_digestable())
+    except dns.name.NeedAbsoluteNameOrOrigin:
+        return (rd.rdclass, rd.rdtype, True, rd.to_digestable(dns.name.root))
+
+
 class RecordSet:
     """One resource record set: data or an alias; optionally a weighted member (set_id, weight).
 
@@ -106,7 +123,7 @@ class RecordSet:
     TTL and rdata), which is what a DELETE or a `Condition` must match.
     """
 
-    __slots__ = ("_hash", "_key", "alias", "data", "name", "rdtype", "set_id", "weight")
+    __slots__ = ("_hash", "_key", "_upsert", "alias", "data", "name", "rdtype", "set_id", "weight")
 
     def __init__(
         self,
@@ -133,6 +150,7 @@ class RecordSet:
         self.weight = weight
         self._key: tuple | None = None  # computed on first comparison or hash
         self._hash = 0
+        self._upsert: Change | None = None  # its UPSERT, made once (see `upsert`)
 
     @property
     def ttl(self) -> int | None:
@@ -141,11 +159,14 @@ class RecordSet:
 
     @property
     def key(self) -> tuple:
-        """A hashable value identifying the content (used for state hashing)."""
+        """A hashable value identifying the content (used for state hashing).
+
+        Rdata appear as `_rdata_id`s (what dnspython's `Rdata.__eq__` compares, as plain
+        bytes): comparing two keys then never calls back into dnspython."""
         key = self._key
         if key is None:
             data = self.data
-            values = None if data is None else (data.ttl, frozenset(data))
+            values = None if data is None else (data.ttl, frozenset(map(_rdata_id, data)))
             key = self._key = (self.name, self.rdtype, self.set_id, self.weight, self.alias, values)
             self._hash = hash(key)
         return key
@@ -153,7 +174,10 @@ class RecordSet:
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        return isinstance(other, RecordSet) and self.key == other.key
+        if not isinstance(other, RecordSet):
+            return False
+        mine, theirs = self.key, other.key  # computes both hashes
+        return self._hash == other._hash and mine == theirs
 
     def __hash__(self) -> int:
         if self._key is None:
@@ -194,6 +218,7 @@ class TxtRecordSet(RecordSet):
         self.weight = None
         self._key = None
         self._hash = 0
+        self._upsert = None
         self._ttl = int(ttl)
         self.text = text
 
@@ -230,7 +255,12 @@ def delete(record: RecordSet) -> Change:
 
 
 def upsert(record: RecordSet) -> Change:
-    return Change("UPSERT", record)
+    """The UPSERT of `record` (one shared Change per record set: both are immutable values, and
+    writers upsert the same plan and alias records over and over)."""
+    change = record._upsert
+    if change is None:
+        change = record._upsert = Change("UPSERT", record)
+    return change
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +301,29 @@ class ChangeRejected(Exception):
 
 class ChangeConflict(ChangeRejected):
     """Refused because the state moved under the writer (condition, DELETE values, CREATE exists):
-    retrying after re-reading may succeed."""
+    retrying after re-reading may succeed.
+
+    The message may be given as a callable, formatted on first `str()`: writers that contend
+    catch conflicts by the thousand and rarely read why, while formatting record sets as text
+    costs more than the check that failed."""
+
+    def __init__(self, message: str | Callable[[], str] = "") -> None:
+        if callable(message):
+            super().__init__()
+            self._format: Callable[[], str] | None = message
+        else:
+            super().__init__(message)
+            self._format = None
+
+    def __str__(self) -> str:
+        if self._format is not None:
+            self.args = (self._format(),)
+            self._format = None
+        return super().__str__()
+
+    def __repr__(self) -> str:
+        str(self)
+        return super().__repr__()
 
 
 class InvalidChangeBatch(ChangeRejected):

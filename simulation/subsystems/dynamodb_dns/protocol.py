@@ -51,6 +51,7 @@ from simulation.primitives.dns import (
     unchanged,
     upsert,
 )
+from simulation.primitives.dns.records import HashedName
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class Layout:
 
     def _sub(self, prefix: str, kind: str) -> dns.name.Name:
         labels = tuple(label.encode() for label in prefix.split("."))
-        return name(dns.name.Name((*labels, kind.encode(), *self.origin.labels)))
+        return HashedName((*labels, kind.encode(), *self.origin.labels))  # as name(Name(...))
 
     def plan_name(self, endpoint: int, generation: int) -> dns.name.Name:
         key = (endpoint, generation)
