@@ -27,6 +27,8 @@ import dns.rdataset
 import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 
+from .fastinit import fast_init
+
 A = dns.rdatatype.A
 TXT = dns.rdatatype.TXT
 SOA = dns.rdatatype.SOA
@@ -236,6 +238,7 @@ class TxtRecordSet(RecordSet):
         return self._ttl
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Change:
     """One change of a batch. CREATE fails if the record set exists; DELETE needs an exact match
@@ -263,6 +266,7 @@ def upsert(record: RecordSet) -> Change:
     return change
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Condition:
     """The batch applies only if the record set (name, type, set_id) now equals `expected`
@@ -280,6 +284,8 @@ def unchanged(owner: dns.name.Name, rdtype: RdataType, current: RecordSet | None
     return Condition(owner, rdtype, current, set_id)
 
 
+@fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChangeBatch:
     """Changes applied all-or-nothing, if every condition holds."""

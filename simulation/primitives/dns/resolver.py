@@ -23,6 +23,7 @@ import dns.message
 import dns.name
 import dns.rcode
 
+from .fastinit import fast_init
 from .records import SOA, A, RdataType, name
 
 
@@ -30,6 +31,7 @@ class NameServer(Protocol):
     def answer(self, qname: dns.name.Name, rdtype: RdataType) -> dns.message.Message: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A response as the stub sees it, with what it means for the caller."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import dns.name
 import dns.rcode
 
+from .fastinit import fast_init
 from .records import (
     SOA,
     ChangeBatch,
@@ -40,6 +41,7 @@ MAX_ALIAS_HOPS = 8
 Key = tuple[dns.name.Name, RdataType]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """The outcome of one lookup: rcode and the record set whose data answers (None: negative)."""

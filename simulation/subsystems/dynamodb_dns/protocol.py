@@ -51,9 +51,11 @@ from simulation.primitives.dns import (
     unchanged,
     upsert,
 )
+from simulation.primitives.dns.fastinit import fast_init
 from simulation.primitives.dns.records import HashedName
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Plan:
     """One plan generation: per endpoint, the weight of each of its load balancers."""
@@ -126,6 +128,7 @@ class Layout:
         return ZoneState.create(self.soa, self.leaves())
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class World:
     """The shared state: newest published generation and the zone's records."""
@@ -145,6 +148,7 @@ class Phase(StrEnum):
     CLEANUP = "cleanup"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EnactorState:
     """An Enactor's local state: where it is in its run and with which plan."""
@@ -161,6 +165,7 @@ class EnactorState:
     """CLEANUP: the last generation dealt with."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Intent:
     """What an Enactor does next (see module docstring)."""
