@@ -24,7 +24,7 @@ import dns.name
 import dns.rcode
 
 from .fastinit import fast_init
-from .records import SOA, A, RdataType, name
+from .records import SOA, A, HashedName, RdataType, name
 
 
 class NameServer(Protocol):
@@ -99,11 +99,14 @@ class CachingResolver:
         """The fresh cached answer, if any (NXDOMAIN cached for the name answers every type)."""
         now = self.now()
         cache = self.cache
-        qname = name(qname)
-        for key in ((qname, rdtype), (qname, None)):
-            entry = cache.get(key)
-            if entry is not None and entry.expires > now:
-                return entry
+        if qname.__class__ is not HashedName:
+            qname = name(qname)
+        entry = cache.get((qname, rdtype))
+        if entry is not None and entry.expires > now:
+            return entry
+        entry = cache.get((qname, None))
+        if entry is not None and entry.expires > now:
+            return entry
         return None
 
     def resolve(self, qname: dns.name.Name, rdtype: RdataType = A) -> Answer:

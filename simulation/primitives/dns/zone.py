@@ -15,6 +15,7 @@ zone's SOA, whose TTL for negative caching is min(SOA TTL, SOA minimum) (RFC 230
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -332,6 +333,7 @@ def _set_order(r: RecordSet) -> str:
     return r.set_id or ""
 
 
+@functools.cache
 def _type(rdtype: RdataType) -> str:
     import dns.rdatatype
 
