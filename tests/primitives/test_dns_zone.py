@@ -17,6 +17,7 @@ from simulation.primitives.dns import (
     Condition,
     InvalidChangeBatch,
     RecordSet,
+    TxtRecordSet,
     ZoneState,
     create,
     delete,
@@ -110,6 +111,34 @@ def test_create_delete_upsert_semantics():
     z2 = z1.apply(ChangeBatch.of([upsert(other)]))
     assert z2.record(lock.name, TXT) == other
     assert z1.record(lock.name, TXT) == lock  # states are values: z1 is unchanged
+
+
+def test_hashed_names_compare_like_dnspython_names():
+    import pickle
+
+    import dns.name
+
+    a, b = name("Foo.Example.com"), name("foo.example.COM.")
+    plain = dns.name.from_text("foo.example.com.")
+    relative = dns.name.from_text("foo.example.com", None)
+    assert a is not b and a == b and (a != b) is False and hash(a) == hash(b)
+    assert a == plain and plain == a and (a != plain) is False
+    assert a != relative and a != name("bar.example.com") and a != "foo.example.com."
+    copy = pickle.loads(pickle.dumps(a))
+    assert copy == a and hash(copy) == hash(a)
+
+
+def test_lazy_txt_record_equals_the_eager_one():
+    eager = RecordSet("_lock.us-east-1.amazonaws.com", TXT, txt_rdataset(0, "owner=a"))
+    lazy = TxtRecordSet("_lock.us-east-1.amazonaws.com", 0, "owner=a")
+    assert lazy.ttl == 0 and lazy.text == "owner=a"
+    assert lazy == eager and eager == lazy and hash(lazy) == hash(eager)
+    assert lazy.key == eager.key and lazy.to_text() == eager.to_text()
+    assert lazy.data == eager.data and lazy.data is lazy.data
+    assert lazy != TxtRecordSet(lazy.name, 0, "owner=b")
+    z1 = zone().apply(ChangeBatch.of([create(lazy)]))
+    z2 = z1.apply(ChangeBatch.of([delete(eager)]))  # a DELETE matches the values, not the object
+    assert z2.record(lazy.name, TXT) is None
 
 
 def test_batches_are_all_or_nothing():

@@ -16,7 +16,7 @@ caller can tell contention from a broken state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +26,8 @@ import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
 import dns.rdtypes.ANY.TXT
+
+from .fastinit import fast_init
 
 A = dns.rdatatype.A
 TXT = dns.rdatatype.TXT
@@ -44,16 +46,46 @@ class HashedName(dns.name.Name):
     A HashedName equals the plain Name with the same labels but hashes differently: every
     entry point of this package converts names with `name()`, so never mix the two as keys of
     one dict outside it.
+
+    Equality is the same as dnspython's (labels compared case-insensitively, absolute and
+    relative names apart), but on the lowered labels kept beside the hash, identity first:
+    dnspython compares label by label in Python on every `==`, and record tables and
+    conditions compare equal names that are distinct objects all the time.
     """
 
-    __slots__ = ("_hash",)
+    __slots__ = ("_folded", "_hash", "_text")
 
     def __init__(self, labels) -> None:
         super().__init__(labels)
-        object.__setattr__(self, "_hash", hash(tuple(label.lower() for label in self.labels)))
+        folded = tuple(label.lower() for label in self.labels)
+        object.__setattr__(self, "_folded", folded)
+        object.__setattr__(self, "_hash", hash(folded))
+        object.__setattr__(self, "_text", None)
+
+    def __str__(self) -> str:
+        """`to_text()`, computed once (record texts, change-batch errors and events use it)."""
+        text = self._text
+        if text is None:
+            text = self.to_text(False)
+            object.__setattr__(self, "_text", text)
+        return text
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if other.__class__ is HashedName:
+            return self._hash == other._hash and self._folded == other._folded
+        return super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __reduce__(self):
+        # dnspython's __getstate__/__setstate__ restore `labels` only (not the hash)
+        return (HashedName, (self.labels,))
 
 
 def name(text: str | dns.name.Name) -> dns.name.Name:
@@ -78,6 +110,14 @@ def txt_rdataset(ttl: int, value: str) -> dns.rdataset.Rdataset:
     return dns.rdataset.ImmutableRdataset(dns.rdataset.from_rdata_list(int(ttl), [rd]))
 
 
+def _rdata_id(rd: dns.rdata.Rdata) -> tuple:
+    """What `Rdata.__eq__` compares: class, type, whether relative, canonical wire form."""
+    try:
+        return (rd.rdclass, rd.rdtype, False, rd.to_digestable())
+    except dns.name.NeedAbsoluteNameOrOrigin:
+        return (rd.rdclass, rd.rdtype, True, rd.to_digestable(dns.name.root))
+
+
 class RecordSet:
     """One resource record set: data or an alias; optionally a weighted member (set_id, weight).
 
@@ -85,7 +125,7 @@ class RecordSet:
     TTL and rdata), which is what a DELETE or a `Condition` must match.
     """
 
-    __slots__ = ("_hash", "_key", "alias", "data", "name", "rdtype", "set_id", "weight")
+    __slots__ = ("_hash", "_key", "_upsert", "alias", "data", "name", "rdtype", "set_id", "weight")
 
     def __init__(
         self,
@@ -112,6 +152,7 @@ class RecordSet:
         self.weight = weight
         self._key: tuple | None = None  # computed on first comparison or hash
         self._hash = 0
+        self._upsert: Change | None = None  # its UPSERT, made once (see `upsert`)
 
     @property
     def ttl(self) -> int | None:
@@ -120,11 +161,14 @@ class RecordSet:
 
     @property
     def key(self) -> tuple:
-        """A hashable value identifying the content (used for state hashing)."""
+        """A hashable value identifying the content (used for state hashing).
+
+        Rdata appear as `_rdata_id`s (what dnspython's `Rdata.__eq__` compares, as plain
+        bytes): comparing two keys then never calls back into dnspython."""
         key = self._key
         if key is None:
             data = self.data
-            values = None if data is None else (data.ttl, frozenset(data))
+            values = None if data is None else (data.ttl, frozenset(map(_rdata_id, data)))
             key = self._key = (self.name, self.rdtype, self.set_id, self.weight, self.alias, values)
             self._hash = hash(key)
         return key
@@ -132,7 +176,10 @@ class RecordSet:
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        return isinstance(other, RecordSet) and self.key == other.key
+        if not isinstance(other, RecordSet):
+            return False
+        mine, theirs = self.key, other.key  # computes both hashes
+        return self._hash == other._hash and mine == theirs
 
     def __hash__(self) -> int:
         if self._key is None:
@@ -151,6 +198,47 @@ class RecordSet:
         return f"{self.name} {self.data.ttl} {rtype} {values}{routing}"
 
 
+_DATA = RecordSet.__dict__["data"]  # the slot's descriptor, for TxtRecordSet
+
+
+class TxtRecordSet(RecordSet):
+    """A one-string TXT record set whose dnspython rdata is built on first read.
+
+    The same value as `RecordSet(owner, TXT, txt_rdataset(ttl, text))` (equal, same hash, same
+    `data` when read), for records written far more often than read as DNS, such as locks
+    whose text is unique per acquisition: building an immutable dnspython rdataset costs more
+    than the rest of a Route 53 transaction here.
+    """
+
+    __slots__ = ("_ttl", "text")
+
+    def __init__(self, owner: dns.name.Name | str, ttl: int, text: str) -> None:
+        self.name = name(owner)
+        self.rdtype = TXT
+        self.alias = None
+        self.set_id = None
+        self.weight = None
+        self._key = None
+        self._hash = 0
+        self._upsert = None
+        self._ttl = int(ttl)
+        self.text = text
+
+    @property
+    def data(self) -> dns.rdataset.Rdataset:  # type: ignore[override]
+        try:
+            return _DATA.__get__(self, RecordSet)
+        except AttributeError:
+            data = txt_rdataset(self._ttl, self.text)
+            _DATA.__set__(self, data)
+            return data
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
+
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Change:
     """One change of a batch. CREATE fails if the record set exists; DELETE needs an exact match
@@ -170,9 +258,15 @@ def delete(record: RecordSet) -> Change:
 
 
 def upsert(record: RecordSet) -> Change:
-    return Change("UPSERT", record)
+    """The UPSERT of `record` (one shared Change per record set: both are immutable values, and
+    writers upsert the same plan and alias records over and over)."""
+    change = record._upsert
+    if change is None:
+        change = record._upsert = Change("UPSERT", record)
+    return change
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Condition:
     """The batch applies only if the record set (name, type, set_id) now equals `expected`
@@ -190,6 +284,8 @@ def unchanged(owner: dns.name.Name, rdtype: RdataType, current: RecordSet | None
     return Condition(owner, rdtype, current, set_id)
 
 
+@fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChangeBatch:
     """Changes applied all-or-nothing, if every condition holds."""
@@ -211,7 +307,29 @@ class ChangeRejected(Exception):
 
 class ChangeConflict(ChangeRejected):
     """Refused because the state moved under the writer (condition, DELETE values, CREATE exists):
-    retrying after re-reading may succeed."""
+    retrying after re-reading may succeed.
+
+    The message may be given as a callable, formatted on first `str()`: writers that contend
+    catch conflicts by the thousand and rarely read why, while formatting record sets as text
+    costs more than the check that failed."""
+
+    def __init__(self, message: str | Callable[[], str] = "") -> None:
+        if callable(message):
+            super().__init__()
+            self._format: Callable[[], str] | None = message
+        else:
+            super().__init__(message)
+            self._format = None
+
+    def __str__(self) -> str:
+        if self._format is not None:
+            self.args = (self._format(),)
+            self._format = None
+        return super().__str__()
+
+    def __repr__(self) -> str:
+        str(self)
+        return super().__repr__()
 
 
 class InvalidChangeBatch(ChangeRejected):

@@ -23,13 +23,15 @@ import dns.message
 import dns.name
 import dns.rcode
 
-from .records import SOA, A, RdataType, name
+from .fastinit import fast_init
+from .records import SOA, A, HashedName, RdataType, name
 
 
 class NameServer(Protocol):
     def answer(self, qname: dns.name.Name, rdtype: RdataType) -> dns.message.Message: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A response as the stub sees it, with what it means for the caller."""
@@ -70,6 +72,14 @@ def interpret(
     return (), None, True
 
 
+_INTERPRETED: dict[tuple, tuple] = {}
+"""`interpret` of a response (it does not depend on `now`), keyed by the response's id and
+holding the response itself (so the id is not reused while the entry lives): name servers share
+one response object between all queries with the same outcome (`AuthoritativeDns.answer`), and
+turning its rdata into text is most of the cost of a refresh. A pure memo, cleared when full."""
+_INTERPRETED_LIMIT = 4096
+
+
 class CachingResolver:
     """One client's stub resolver with its own cache (see module docstring)."""
 
@@ -89,11 +99,14 @@ class CachingResolver:
         """The fresh cached answer, if any (NXDOMAIN cached for the name answers every type)."""
         now = self.now()
         cache = self.cache
-        qname = name(qname)
-        for key in ((qname, rdtype), (qname, None)):
-            entry = cache.get(key)
-            if entry is not None and entry.expires > now:
-                return entry
+        if qname.__class__ is not HashedName:
+            qname = name(qname)
+        entry = cache.get((qname, rdtype))
+        if entry is not None and entry.expires > now:
+            return entry
+        entry = cache.get((qname, None))
+        if entry is not None and entry.expires > now:
+            return entry
         return None
 
     def resolve(self, qname: dns.name.Name, rdtype: RdataType = A) -> Answer:
@@ -110,10 +123,17 @@ class CachingResolver:
         now = self.now()
         self.queries += 1
         response = self.server.answer(qname, rdtype)
-        addresses, ttl, negative = interpret(response, rdtype, now, self.max_ttl)
+        memo_key = (id(response), rdtype, self.max_ttl)
+        memo = _INTERPRETED.get(memo_key)
+        if memo is None or memo[0] is not response:
+            if len(_INTERPRETED) >= _INTERPRETED_LIMIT:
+                _INTERPRETED.clear()
+            addresses, ttl, negative = interpret(response, rdtype, now, self.max_ttl)
+            nx = response.rcode() == dns.rcode.NXDOMAIN
+            memo = _INTERPRETED[memo_key] = (response, addresses, ttl, negative, nx)
+        _, addresses, ttl, negative, nx = memo
         answer = Answer(response, addresses, now + (ttl or 0.0), negative)
         if ttl is not None and ttl > 0:
-            nx = response.rcode() == dns.rcode.NXDOMAIN
             self.cache[(qname, None if nx else rdtype)] = answer
             if not nx:
                 self.cache.pop((qname, None), None)

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import dns.name
 import dns.rcode
 
+from .fastinit import fast_init
 from .records import (
     SOA,
     ChangeBatch,
     ChangeConflict,
+    HashedName,
     InvalidChangeBatch,
     RdataType,
     RecordSet,
@@ -40,6 +42,7 @@ MAX_ALIAS_HOPS = 8
 Key = tuple[dns.name.Name, RdataType]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """The outcome of one lookup: rcode and the record set whose data answers (None: negative)."""
@@ -230,9 +233,11 @@ class ZoneState:
             current = self.record(cond.name, cond.rdtype, cond.set_id)
             if current != cond.expected:
                 raise ChangeConflict(
-                    f"condition failed on [name='{cond.name}', type="
-                    f"'{_type(cond.rdtype)}']: expected {_text(cond.expected)}, "
-                    f"found {_text(current)}"
+                    lambda cond=cond, current=current: (
+                        f"condition failed on [name="
+                        f"'{cond.name}', type='{_type(cond.rdtype)}']: expected "
+                        f"{_text(cond.expected)}, found {_text(current)}"
+                    )
                 )
         table = dict(self._table)
         aliases: list[RecordSet] = []
@@ -289,7 +294,8 @@ class ZoneState:
                     )
                 table[key] = tuple(sorted(group, key=_set_order))
         for r in aliases:
-            if r in table.get((r.name, r.rdtype), ()) and not table.get((r.alias, r.rdtype)):
+            group = table.get((r.name, r.rdtype), ())
+            if _contains(group, r) and not table.get((r.alias, r.rdtype)):
                 raise InvalidChangeBatch(
                     f"Tried to create an alias that targets {r.alias}, type "
                     f"{_type(r.rdtype)} in zone {origin}, but that target was not found"
@@ -297,9 +303,25 @@ class ZoneState:
         return ZoneState(self.origin, table, self.version + 1, frozenset(touched))
 
 
-@functools.lru_cache(maxsize=65536)
 def _in_zone(owner: dns.name.Name, origin: dns.name.Name) -> bool:
+    """`owner.is_subdomain(origin)`; for two absolute HashedNames (what the zone stores) a
+    suffix test of their lowered labels, which is the same relation without dnspython's
+    label-by-label comparison."""
+    if owner.__class__ is HashedName and origin.__class__ is HashedName:
+        mine, theirs = owner._folded, origin._folded
+        if mine and theirs and mine[-1] == b"" and theirs[-1] == b"":
+            n = len(theirs)
+            return len(mine) >= n and mine[-n:] == theirs
     return owner.is_subdomain(origin)
+
+
+def _contains(group: tuple[RecordSet, ...], r: RecordSet) -> bool:
+    """`r in group`, looking for `r` itself first (the usual case: it was just upserted), so
+    the members before it are not compared by value."""
+    for m in group:
+        if m is r:
+            return True
+    return r in group
 
 
 def _where(r: RecordSet) -> str:
@@ -311,6 +333,7 @@ def _set_order(r: RecordSet) -> str:
     return r.set_id or ""
 
 
+@functools.cache
 def _type(rdtype: RdataType) -> str:
     import dns.rdatatype
 

@@ -117,11 +117,16 @@ class DynamoDbDns(Component):
         )
         self.active_deletions: list[str] = []
         self.repairs = 0
+        self._world: World | None = None
 
     # -- state and observation -------------------------------------------------------------
     def world(self) -> World:
         """The shared state the protocol reads: newest plan and the master zone."""
-        return World(self.planner.latest, self.route53.master)
+        latest, master = self.planner.latest, self.route53.master
+        world = self._world
+        if world is None or world.latest != latest or world.zone is not master:
+            world = self._world = World(latest, master)  # a value: reused while unchanged
+        return world
 
     def resolver(self, max_ttl: float = 86400.0) -> CachingResolver:
         """A caching stub resolver bound to this zone's name servers (for other subsystems)."""

@@ -42,17 +42,20 @@ from simulation.primitives.dns import (
     A,
     ChangeBatch,
     RecordSet,
+    TxtRecordSet,
     ZoneState,
     delete,
     name,
     rdataset,
     soa_record,
-    txt_rdataset,
     unchanged,
     upsert,
 )
+from simulation.primitives.dns.fastinit import fast_init
+from simulation.primitives.dns.records import HashedName
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Plan:
     """One plan generation: per endpoint, the weight of each of its load balancers."""
@@ -94,7 +97,7 @@ class Layout:
 
     def _sub(self, prefix: str, kind: str) -> dns.name.Name:
         labels = tuple(label.encode() for label in prefix.split("."))
-        return name(dns.name.Name((*labels, kind.encode(), *self.origin.labels)))
+        return HashedName((*labels, kind.encode(), *self.origin.labels))  # as name(Name(...))
 
     def plan_name(self, endpoint: int, generation: int) -> dns.name.Name:
         key = (endpoint, generation)
@@ -125,6 +128,7 @@ class Layout:
         return ZoneState.create(self.soa, self.leaves())
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class World:
     """The shared state: newest published generation and the zone's records."""
@@ -144,6 +148,7 @@ class Phase(StrEnum):
     CLEANUP = "cleanup"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EnactorState:
     """An Enactor's local state: where it is in its run and with which plan."""
@@ -160,6 +165,7 @@ class EnactorState:
     """CLEANUP: the last generation dealt with."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Intent:
     """What an Enactor does next (see module docstring)."""
@@ -246,7 +252,7 @@ class Protocol:
                 self._lock_owner.clear()
             until = "never" if math.isinf(expires) else f"{expires:.3f}"
             text = f"owner={owner} expires={until}"
-            rec = RecordSet(self.layout.locks[endpoint], TXT, txt_rdataset(0, text))
+            rec = TxtRecordSet(self.layout.locks[endpoint], 0, text)  # rdata built if read
             self._locks[key] = rec
             self._lock_owner[id(rec)] = (rec, owner, expires)
         return rec
@@ -281,7 +287,10 @@ class Protocol:
         known = self._lock_owner.get(id(lock))
         if known is not None and known[0] is lock:
             return known[1], known[2]
-        text = next(iter(lock.data)).strings[0].decode()
+        if isinstance(lock, TxtRecordSet):
+            text = lock.text
+        else:
+            text = next(iter(lock.data)).strings[0].decode()
         fields = dict(part.split("=", 1) for part in text.split())
         until = fields.get("expires", "never")
         owner, expires = fields.get("owner", "?"), math.inf if until == "never" else float(until)

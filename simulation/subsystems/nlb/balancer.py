@@ -168,6 +168,8 @@ class LoadBalancer(Component):
         self._error_level = self.level("error_rate", "", initial=0.0)
         self._dns_level = self.level("azs_in_dns", "AZs", initial=len(azs))
         self.clients: list[SampledClient] = []
+        self._shares: dict[str, float] | None = None
+        """Each AZ's share of the clients' answers (None: to be summed again)."""
         self.sampled_ok = 0
         self.sampled_failed = 0
 
@@ -196,6 +198,7 @@ class LoadBalancer(Component):
                 env, ccfg.client, env.rng(self.scope, f"client{i}"), self._node_for
             )
             self.clients.append(client)
+        self._shares = None
         self.recompute()
         if ccfg.connections > 0:
             profile = LoadProfile(steps(("0 s", f"{ccfg.connections!r}/s")))
@@ -381,21 +384,31 @@ class LoadBalancer(Component):
         client.last = self.env.now
         client.addresses = answer.addresses
         by_address = self.by_address
-        client.azs = tuple(by_address[a].az for a in answer.addresses if a in by_address)
+        azs = tuple(by_address[a].az for a in answer.addresses if a in by_address)
+        if azs != client.azs:
+            client.azs = azs
+            self._shares = None
         self.recompute()
 
     # -- data plane --------------------------------------------------------------------------------
     def recompute(self) -> None:
-        """Shares, per-AZ success probability, error rate and capacity in DNS."""
+        """Shares, per-AZ success probability, error rate and capacity in DNS.
+
+        The shares depend only on the sampled clients' answers: they are summed again (in
+        client order, so to the same floats) only after a client's AZs changed, not on every
+        change of health or readiness."""
         zones = self.zones
-        shares = dict.fromkeys(zones, 0.0)
-        n = len(self.clients)
-        for client in self.clients:
-            azs = client.azs
-            if azs:
-                w = 1.0 / (len(azs) * n)
-                for az in azs:
-                    shares[az] += w
+        shares = self._shares
+        if shares is None:
+            shares = dict.fromkeys(zones, 0.0)
+            n = len(self.clients)
+            for client in self.clients:
+                azs = client.azs
+                if azs:
+                    w = 1.0 / (len(azs) * n)
+                    for az in azs:
+                        shares[az] += w
+            self._shares = shares
         demand, cap = self.demand, self.capacity_per_target
         error, capacity = 0.0, 0.0
         for az, zone in zones.items():
