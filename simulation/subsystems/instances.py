@@ -25,6 +25,9 @@ class Instance:
     network_ready_at: float | None = None
     """When the Network Manager's configuration reached it (None: not yet: unreachable)."""
     terminated_at: float | None = None
+    preexisting: bool = False
+    """Running before the run started (the steady state): consumers that model their own
+    initial state (the NLBs' initial targets) do not take it as a new launch."""
 
     @property
     def network_ready(self) -> bool:

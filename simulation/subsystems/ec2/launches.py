@@ -35,6 +35,7 @@ under `idle_share` of calls).
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
@@ -157,6 +158,11 @@ class Launches(Component):
         if config.throttle is not None:
             self.throttle = config.throttle.build(self.env)
         self._life_rate = 1.0 / config.lifetime
+        self._ends: list[tuple[float, int, Placed]] = []
+        self._seq = 0
+        self._wake: simpy.Event | None = None
+        self._next_end = float("inf")
+        self.env.process(self._ender())
         self._next_id = 0
         self.counts = {
             "requests": 0,
@@ -205,8 +211,34 @@ class Launches(Component):
             self.fleet.take_slot(batch)
         placed = Placed(inst, batch, requested_at)
         life = self.rng.expovariate(self._life_rate)
-        self.env.timeout(life).callbacks.append(lambda _e: self._terminate(placed))
+        self._end_at(self.env.now + life, placed)
         return placed
+
+    # -- lifetimes: one heap and one process (not a pending event per instance) ------------------
+    def _end_at(self, t: float, placed: Placed) -> None:
+        self._seq += 1
+        heapq.heappush(self._ends, (t, self._seq, placed))
+        wake = self._wake
+        if wake is not None and not wake.triggered and t < self._next_end:
+            wake.succeed()
+
+    def _ender(self) -> Generator[simpy.Event, Any, None]:
+        """Terminates instances at the end of their lifetimes, in order (ties: placement order).
+        Most lifetimes end after the run, so the event heap holds one timeout, not one per
+        instance (216,000 in the reference)."""
+        env, ends = self.env, self._ends
+        while True:
+            now = env.now
+            while ends and ends[0][0] <= now:
+                self._terminate(heapq.heappop(ends)[2])
+            self._wake = env.event()
+            if ends:
+                self._next_end = ends[0][0]
+                yield env.any_of([self._wake, env.timeout(self._next_end - now)])
+            else:
+                self._next_end = float("inf")
+                yield self._wake
+            self._wake = None
 
     def _populate(self, count: int) -> None:
         """The instances running at the start: placed, published and network ready at t=0."""
@@ -215,6 +247,7 @@ class Launches(Component):
             if batch is None:
                 break
             placed = self._new_instance(batch, 0.0)
+            placed.instance.preexisting = True
             self.counts["initial"] += 1
             self.feed.launched(placed.instance)
             self.feed.network_ready(placed.instance, 0.0)

@@ -141,6 +141,8 @@ class Nlb(Component):
 
     # -- instances -----------------------------------------------------------------------------
     def _on_launch(self, instance: Instance) -> None:
+        if instance.preexisting:
+            return  # running before the run: the NLBs' own initial targets stand for them
         lbs = self._in_az.get(instance.az)
         share = self.config.targets.attach_share
         if not lbs or (share < 1.0 and self.rng.random() >= share):
