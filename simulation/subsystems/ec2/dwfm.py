@@ -233,8 +233,8 @@ class Dwfm(Component):
                 counts["throttled"] += 1
                 self._retry(op)
                 return
-            intake = self.intake
-            if intake is not None and (intake.bucket is not None or intake.queue):
+            intake = self._shaping()
+            if intake is not None:
                 intake.submit(op)  # waits its turn; _dispatch when released
                 return
         self._dispatch(op)
@@ -337,15 +337,18 @@ class Dwfm(Component):
     def state_change(self, batch: Batch, item: WorkItem) -> None:
         """A state change on a droplet of `batch` (a launch): served by the batch's host like
         lease work (same queue, deadline, memory cost); the item's callback tells its fate."""
-        intake = self.intake
-        if (
-            self.intake_state_changes
-            and intake is not None
-            and (intake.bucket is not None or intake.queue)
-        ):
+        intake = self._shaping() if self.intake_state_changes else None
+        if intake is not None:
             intake.submit(item)
             return
         self.hosts[batch.host].queue.put(item)
+
+    def _shaping(self) -> ShapedIntake | None:
+        """The queued intake while it shapes (a rate, or work still waiting), else None."""
+        intake = self.intake
+        if intake is not None and (intake.bucket is not None or intake.queue):
+            return intake
+        return None
 
     def _intake_release(self, payload: Any) -> None:
         if isinstance(payload, WorkItem):  # a launch's state change
