@@ -18,15 +18,12 @@ query; a change costs one draw per client per TTL elapsed since its last query.
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Generator
-from typing import Any
 
 import dns.name
-import simpy
 
 from simulation.core.component import Component
+from simulation.core.timers import TimerHeap
 
 from .records import A, RdataType
 from .resolver import CachingResolver
@@ -75,8 +72,7 @@ class ResolverPopulation(Component):
         self._last = [0.0] * clients
         self._period = [0.0] * clients
         self._parked = [False] * clients
-        self._heap: list[tuple[float, int]] = []
-        self._wake: simpy.Event | None = None
+        self._timers = TimerHeap(env, self._query)
         self._depends: set = set()
         self._version = server.served.version
         self._signature = answer_signature(server.served, qname, rdtype, self._depends)
@@ -86,7 +82,6 @@ class ResolverPopulation(Component):
         self.queries = 0
         server.watch_served(self._on_served)
         self._start()
-        env.process(self._run())
 
     @property
     def clients(self) -> int:
@@ -98,7 +93,7 @@ class ResolverPopulation(Component):
         ttl = float(ttls[0] if isinstance(ttls, tuple) else ttls)
         rng = self.rng
         for i in range(self.clients):
-            heapq.heappush(self._heap, (rng.random() * ttl + self._wait(), i))
+            self._timers.push(rng.random() * ttl + self._wait(), i, i)
 
     def _wait(self) -> float:
         """Time from a cached answer's expiry to the client's next request (0: busy client)."""
@@ -117,7 +112,7 @@ class ResolverPopulation(Component):
             return
         self._signature = signature
         now = self.env.now
-        heap, last, period, parked = self._heap, self._last, self._period, self._parked
+        push, last, period, parked = self._timers.push, self._last, self._period, self._parked
         busy = self.request_rate is None
         for i in range(self.clients):
             if parked[i]:
@@ -129,22 +124,7 @@ class ResolverPopulation(Component):
                     t = last[i] + period[i] + self._wait()
                     while t < now:
                         t += period[i] + self._wait()
-                heapq.heappush(heap, (t, i))
-        if self._wake is not None and not self._wake.triggered:
-            self._wake.succeed()
-
-    def _run(self) -> Generator[Any, Any, None]:
-        env, heap = self.env, self._heap
-        while True:
-            if heap and heap[0][0] <= env.now:
-                while heap and heap[0][0] <= env.now:
-                    self._query(heapq.heappop(heap)[1])
-                continue
-            self._wake = env.event()
-            if heap:
-                yield env.timeout(heap[0][0] - env.now) | self._wake
-            else:
-                yield self._wake
+                push(t, i, i)
 
     def _query(self, i: int) -> None:
         now = self.env.now

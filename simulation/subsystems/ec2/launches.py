@@ -35,7 +35,6 @@ under `idle_share` of calls).
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
@@ -46,6 +45,7 @@ from pydantic import Field
 from simulation.core.component import Action, Component, Detector
 from simulation.core.config import SectionConfig
 from simulation.core.results import Results
+from simulation.core.timers import TimerHeap
 from simulation.core.units import Duration, Rate
 from simulation.primitives.load import LoadProfile, poisson_process
 from simulation.primitives.resilience.admission import COMPLETED, LATE, WorkItem
@@ -158,11 +158,9 @@ class Launches(Component):
         if config.throttle is not None:
             self.throttle = config.throttle.build(self.env)
         self._life_rate = 1.0 / config.lifetime
-        self._ends: list[tuple[float, int, Placed]] = []
+        self._ends = TimerHeap(self.env, self._terminate)
+        """Lifetimes end from one heap, not one pending event per instance."""
         self._seq = 0
-        self._wake: simpy.Event | None = None
-        self._next_end = float("inf")
-        self.env.process(self._ender())
         self._next_id = 0
         self.counts = {
             "requests": 0,
@@ -211,34 +209,9 @@ class Launches(Component):
             self.fleet.take_slot(batch)
         placed = Placed(inst, batch, requested_at)
         life = self.rng.expovariate(self._life_rate)
-        self._end_at(self.env.now + life, placed)
-        return placed
-
-    # -- lifetimes: one heap and one process (not a pending event per instance) ------------------
-    def _end_at(self, t: float, placed: Placed) -> None:
         self._seq += 1
-        heapq.heappush(self._ends, (t, self._seq, placed))
-        wake = self._wake
-        if wake is not None and not wake.triggered and t < self._next_end:
-            wake.succeed()
-
-    def _ender(self) -> Generator[simpy.Event, Any, None]:
-        """Terminates instances at the end of their lifetimes, in order (ties: placement order).
-        Most lifetimes end after the run, so the event heap holds one timeout, not one per
-        instance (216,000 in the reference)."""
-        env, ends = self.env, self._ends
-        while True:
-            now = env.now
-            while ends and ends[0][0] <= now:
-                self._terminate(heapq.heappop(ends)[2])
-            self._wake = env.event()
-            if ends:
-                self._next_end = ends[0][0]
-                yield env.any_of([self._wake, env.timeout(self._next_end - now)])
-            else:
-                self._next_end = float("inf")
-                yield self._wake
-            self._wake = None
+        self._ends.push(self.env.now + life, self._seq, placed)  # ties: placement order
+        return placed
 
     def _populate(self, count: int) -> None:
         """The instances running at the start: placed, published and network ready at t=0."""
