@@ -5,6 +5,11 @@ EC2 publishes each instance's life on an `InstanceFeed`; consumers subscribe wit
 called synchronously at the sim time of the event. A lab that has no EC2 (the NLB flapping lab)
 publishes on a feed of its own, with the same interface, so the consumer does not change when
 the real EC2 subsystem drives it.
+
+The feed also carries work the other way: a consumer whose own network appliances must be
+reconfigured (an NLB's nodes when a target goes out of or back into service) asks for network
+changes with `request_network_changes`; the publisher that propagates network state (EC2's
+Network Manager) serves them. A feed nobody serves only counts them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 Callback = Callable[["Instance"], None]
+NetworkChanges = Callable[[int], None]
 
 
 @dataclass(slots=True, eq=False)
@@ -45,6 +51,9 @@ class InstanceFeed:
         self._on_launch: list[Callback] = []
         self._on_ready: list[Callback] = []
         self._on_terminate: list[Callback] = []
+        self._network_changes: NetworkChanges | None = None
+        self.unserved_network_changes = 0
+        """Changes requested while no publisher served them (a feed without EC2)."""
 
     def subscribe(
         self,
@@ -72,3 +81,16 @@ class InstanceFeed:
         instance.terminated_at = now
         for cb in self._on_terminate:
             cb(instance)
+
+    def serve_network_changes(self, handler: NetworkChanges) -> None:
+        """The publisher propagates consumers' network changes with `handler(count)`."""
+        self._network_changes = handler
+
+    def request_network_changes(self, count: int) -> None:
+        """`count` network-appliance changes to propagate (see the module docstring)."""
+        if count <= 0:
+            return
+        if self._network_changes is None:
+            self.unserved_network_changes += count
+        else:
+            self._network_changes(count)

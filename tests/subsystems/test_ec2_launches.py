@@ -163,6 +163,34 @@ def test_work_for_droplets_without_a_lease_is_held_and_lands_when_they_are_lease
     assert max(backlog.values) > 20  # the held work arrives at once
 
 
+def test_appliance_changes_asked_on_the_feed_are_propagated_at_once_even_without_leases():
+    """An NLB's nodes are not on droplets: their changes reach Network Manager while the fleet
+    has no lease (nothing held), and wait behind launches when its load is reduced."""
+    asked_at = REPAIR - 600  # leases lapsed, DynamoDB still unreachable
+
+    def ask(ec2) -> None:
+        ec2.env.timeout(asked_at).callbacks.append(
+            lambda _e: ec2.instance_feed.request_network_changes(30)
+        )
+
+    r = region(asked_at + 1200, OUTAGE, before=ask, **FIX)
+    nm = r.ec2.network_manager
+    assert r.results.level(NM, "held").value_at(asked_at) > 0  # background held, as before
+    assert nm.submitted["appliance"] == 30 == nm.completed["appliance"]
+    assert r.ec2.instance_feed.unserved_network_changes == 0
+
+    reduced = region(
+        asked_at + 1,
+        (*OUTAGE, (asked_at - 1, "nm_reduce_load", {"max_waiting": 5, "shed_queued": False})),
+        before=ask,
+        **FIX,
+    )
+    nm = reduced.ec2.network_manager
+    assert nm.submitted["appliance"] == 30
+    deferred = [p.kind for p in nm.deferred]
+    assert deferred.count("appliance") >= 10 and "launch" not in deferred  # non-urgent
+
+
 def test_a_network_manager_backlog_delays_new_instances_until_load_is_reduced():
     slow = {"network_manager": {"workers": 1, "background": "0.55/s"}, **FIX}
     base = region(6 * H, OUTAGE, **slow)

@@ -100,6 +100,47 @@ def test_targets_not_yet_propagated_flap_out_and_back_in():
     assert t is not None and t == min(time for (time, *_rest) in seen)
 
 
+def test_every_target_in_or_out_of_service_asks_one_network_change_per_node():
+    """A target's verdict change reconfigures every node of its NLB (one per AZ): the NLB asks
+    its instance feed for that many network changes; switched off, none."""
+    cfg = small(
+        load_balancers=[dict(name="api", count=2, targets_per_az=8, demand="900/s")],
+        launcher=launcher("3 min", rate="1/min"),
+    )
+    env, nlb = make(cfg)
+    asked: list[int] = []
+    nlb.feed.serve_network_changes(asked.append)
+    seen = record_transitions(nlb)
+    env.run(3600.0)
+    service = [t for t in seen if t[1].instance is not None and HEALTHY in (t[2], t[3])]
+    assert len(service) >= 40
+    assert asked == [3] * len(service)  # 3 AZs: 3 nodes per NLB
+    assert nlb.statistics(Results(env, 3600.0))["node_changes"] == 3 * len(service)
+
+    off = small(
+        load_balancers=[dict(name="api", count=2, targets_per_az=8, demand="900/s")],
+        launcher=launcher("3 min", rate="1/min"),
+        targets=dict(verdicts_reconfigure_nodes=False),
+    )
+    env, nlb = make(off)
+    nlb.feed.serve_network_changes(asked.append)
+    seen = record_transitions(nlb)
+    env.run(3600.0)
+    assert len(seen) >= 40 and len(asked) == len(service)  # flaps as before, asks nothing
+    assert nlb.feed.unserved_network_changes == 0
+
+
+def test_network_changes_nobody_serves_are_counted():
+    feed = InstanceFeed()
+    feed.request_network_changes(3)
+    feed.request_network_changes(0)
+    assert feed.unserved_network_changes == 3
+    got: list[int] = []
+    feed.serve_network_changes(got.append)
+    feed.request_network_changes(2)
+    assert got == [2] and feed.unserved_network_changes == 3
+
+
 def test_without_a_propagation_backlog_nothing_flaps():
     """Same launches with a 2 s propagation: a check may catch a target once before it is ready,
     never twice in a row: no target is ever taken out."""

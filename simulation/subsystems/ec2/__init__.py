@@ -6,7 +6,8 @@ This component wires them: a launch, a termination or a network change of a runn
 hands Network Manager its work, held on the droplet's batch while the batch has no lease and
 released when DWFM leases it again; an instance
 whose propagation lands is published as network ready on `instance_feed` (the contract with NLB
-and services, `subsystems.instances`).
+and services, `subsystems.instances`), and network-appliance changes other subsystems ask for on
+that feed (an NLB's nodes) go to Network Manager at once.
 
 Needs the `dynamodb_dns` section: DWFM's state checks resolve the DynamoDB endpoint through
 caching resolvers of that zone (one per DWFM host). The model, its parameters and its
@@ -64,6 +65,7 @@ class Ec2(Component):
             self.dwfm.state_change,
             self.dwfm.scale_intake,
         )
+        self.instance_feed.serve_network_changes(self.network_manager.appliance_changes)
 
     # -- wiring between the parts ------------------------------------------------------------
     def _propagate(self, placed: Placed, kind: str) -> None:
@@ -268,12 +270,6 @@ class Ec2(Component):
                 recovers=False,
             ),
             Link(
-                "milestone:nm_backlog_start",
-                "milestone:nlb_hc_failures_start",
-                "new instances wait for their network configuration behind the held work",
-                recovers=False,
-            ),
-            Link(
                 "action:nm_reduce_load",
                 "milestone:nm_backlog_cleared",
                 "non-urgent propagation waits behind launches",
@@ -281,7 +277,7 @@ class Ec2(Component):
             Link(
                 "milestone:nm_backlog_start",
                 "milestone:nm_backlog_cleared",
-                "the held work drains at Network Manager's spare capacity",
+                "the queued work drains at Network Manager's spare capacity",
                 recovers=True,
             ),
             Link(

@@ -1,19 +1,23 @@
 """Network Manager: propagates network configuration for launches, terminations and appliances.
 
-A `servers.WorkerPool` with a FIFO propagation queue. Work comes from three places: every launch
+A `servers.WorkerPool` with a FIFO propagation queue. Work comes from four places: every launch
 (urgent: the new instance is unreachable until its configuration lands), every termination
-(clean-up), and a steady `background` stream of network changes for running instances (security
-groups, interfaces, routes), each on a droplet drawn uniformly from the fleet. A launch or
+(clean-up), a steady `background` stream of network changes for running instances (security
+groups, interfaces, routes), each on a droplet drawn uniformly from the fleet, and `appliance`
+changes other subsystems ask for through the instance feed (an NLB's nodes are network
+appliances: taking a target out of service or back in reconfigures each of them; see
+`subsystems.instances`). Appliances are not on droplets, so their work is never held. A launch or
 termination on a droplet without a DWFM lease cannot be made; its work is held on the droplet's
 batch and released when DWFM leases it again (see `Ec2`; background changes too with
 `hold_background`), so an outage builds a backlog that lands when DWFM recovers.
 
-The operator action `nm_reduce_load` puts non-urgent work (terminations, background) behind
-launches: it enters the queue only while fewer than `max_waiting` items wait there (admission by
-queue size, as in `resilience.admission`), and otherwise waits, in order, in a deferred list that
-is fed back as the queue drains. So launch propagations wait behind at most `max_waiting` items
-and the deferred work uses the capacity launches leave. With `shed_queued`, non-urgent items
-already queued are set aside when a worker reaches them (a cheap skip) and join the deferred list.
+The operator action `nm_reduce_load` puts non-urgent work (terminations, background,
+appliances) behind launches: it enters the queue only while fewer than `max_waiting` items wait
+there (admission by queue size, as in `resilience.admission`), and otherwise waits, in order, in
+a deferred list that is fed back as the queue drains. So launch propagations wait behind at most
+`max_waiting` items and the deferred work uses the capacity launches leave. With `shed_queued`,
+non-urgent items already queued are set aside when a worker reaches them (a cheap skip) and join
+the deferred list.
 
 Latency here is time in Network Manager (queue + service) of launch propagations; per `window`
 the level `propagation_latency` is their mean, or, when none finished but some wait, the age of
@@ -43,7 +47,8 @@ from .detectors import sustained
 LAUNCH = "launch"
 TERMINATE = "terminate"
 BACKGROUND = "background"
-KINDS = (LAUNCH, TERMINATE, BACKGROUND)
+APPLIANCE = "appliance"
+KINDS = (LAUNCH, TERMINATE, BACKGROUND, APPLIANCE)
 
 
 class Propagation:
@@ -68,9 +73,9 @@ class ReduceLoadParams(SectionConfig):
     max_waiting: int | None = Field(
         20,
         ge=0,
-        description="Non-urgent work (terminations, background) enters the queue only while "
-        "fewer than this many items wait; the rest is deferred and fed back as the queue "
-        "drains. null lifts the limit (what is deferred is queued at once).",
+        description="Non-urgent work (terminations, background, appliances) enters the queue "
+        "only while fewer than this many items wait; the rest is deferred and fed back as the "
+        "queue drains. null lifts the limit (what is deferred is queued at once).",
     )
     shed_queued: bool = Field(
         True,
@@ -126,6 +131,11 @@ class NetworkManager(Component):
             self.env.process(poisson_process(self.env, profile, rng, emit))
 
     # -- work in ---------------------------------------------------------------------------
+    def appliance_changes(self, count: int) -> None:
+        """`count` network-appliance changes asked for by another subsystem (never held)."""
+        for _ in range(count):
+            self.submit(Propagation(APPLIANCE))
+
     def submit(self, prop: Propagation) -> None:
         """Propagation work released to Network Manager now."""
         self.submitted[prop.kind] += 1
@@ -223,7 +233,8 @@ class NetworkManager(Component):
                 "nm_reduce_load",
                 self.reduce_load,
                 ReduceLoadParams,
-                "Put non-urgent propagation work (terminations, background) behind launches: "
+                "Put non-urgent propagation work (terminations, background, appliance changes) "
+                "behind launches: "
                 "admitted only while the queue is short, deferred otherwise; max_waiting null "
                 "lifts it.",
             )

@@ -5,7 +5,10 @@ Route 53-like zone, 60 s TTL), and targets per AZ: the fleet present at the star
 launched during the run, taken from an `InstanceFeed` - the EC2 subsystem's when the scenario has
 one (`region.ec2`), else a scripted launcher's (`launcher`), the NLB not knowing which. A launched
 instance is registered as a target of an NLB of its AZ (as an Auto Scaling group would) and can be
-reached only once its network state has propagated.
+reached only once its network state has propagated. A target taken out of service or put back
+reconfigures its NLB's nodes, which are network appliances: with EC2 those changes are Network
+Manager work (`targets.verdicts_reconfigure_nodes`), so flapping loads the propagation that new
+targets wait for.
 
 The health-check subsystem (`checker`, one worker pool per AZ, `checker.py`) checks nodes and
 targets. With the 2025 behaviour a new target is in service at once, before its network state
@@ -64,6 +67,9 @@ class Nlb(Component):
         self._initial_id = 0
         self.targets: dict[Instance, Subject] = {}
         self.deregistrations = 0
+        self.reconfigure_nodes = config.targets.verdicts_reconfigure_nodes
+        self.node_changes_requested = 0
+        self.feed: InstanceFeed | None = None
         self.registrations = 0
         self.skipped_launches = 0
         self.unhealthy_targets = self.level("unhealthy_targets", "targets", initial=0)
@@ -165,6 +171,13 @@ class Nlb(Component):
         target = self.targets.get(instance)
         if target is not None:
             target.lb.deregister(target)
+
+    def node_changes(self, count: int) -> None:
+        """A target went out of or back into service: `count` nodes to reconfigure, through
+        the network-state propagation of whoever publishes the instances (EC2)."""
+        self.node_changes_requested += count
+        if self.feed is not None:
+            self.feed.request_network_changes(count)
 
     # -- health and DNS ------------------------------------------------------------------------
     def _transition(self, subject: Subject, old: int, new: int) -> None:
@@ -329,6 +342,7 @@ class Nlb(Component):
             "az_restores": sum(lb.restores for lb in self.balancers),
             "failovers_deferred": sum(lb.deferred for lb in self.balancers),
             "dns_fail_opens": sum(lb.fail_opens for lb in self.balancers),
+            "node_changes": self.node_changes_requested,
         }
         ok = sum(lb.sampled_ok for lb in self.balancers)
         failed = sum(lb.sampled_failed for lb in self.balancers)
@@ -431,7 +445,24 @@ class Nlb(Component):
         ]
 
     def links(self) -> list[Link]:
+        propagated = []
+        if self.reconfigure_nodes and self.launcher is None and self.feed is not None:
+            propagated = [
+                Link(
+                    "milestone:nlb_hc_failures_start",
+                    "milestone:nm_backlog_start",
+                    "every target taken out of service or put back reconfigures each node of "
+                    "its NLB through Network Manager; new targets then wait longer and flap too",
+                    recovers=False,
+                ),
+                Link(
+                    "action:nlb_failover_disable",
+                    "milestone:nm_backlog_cleared",
+                    "the checker catches up, flapping stops, the node changes drain",
+                ),
+            ]
         return [
+            *propagated,
             Link(
                 "milestone:nlb_hc_failures_start",
                 "milestone:nlb_checker_degraded",

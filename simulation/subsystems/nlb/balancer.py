@@ -273,6 +273,8 @@ class LoadBalancer(Component):
                 zone.healthy += 1
             elif old == HEALTHY:
                 zone.healthy -= 1
+            if (new == HEALTHY or old == HEALTHY) and self.nlb.reconfigure_nodes:
+                self.nlb.node_changes(len(self.zones))
             if new == UNHEALTHY:
                 self.nlb.unhealthy_targets.add(1)
             elif old == UNHEALTHY:

@@ -291,6 +291,14 @@ class TargetsConfig(SectionConfig):
         description="The 2025 behaviour: a new target is in service at registration, before "
         "its network state has propagated. Off: it waits for `healthy_threshold` passes.",
     )
+    verdicts_reconfigure_nodes: bool = Field(
+        True,
+        description="A target taken out of service or put back by its health checks changes "
+        "the forwarding state of every node of its NLB (one per AZ; the nodes are network "
+        "appliances): one network change per node, propagated by EC2's Network Manager when "
+        "the scenario has EC2 (without EC2 the changes are only counted). Registrations are "
+        "not counted: they are part of the instance's own launch or termination propagation.",
+    )
 
 
 class Config(SectionConfig):
