@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime
+from heapq import heappop
 from typing import Any
 
 import simpy
+from simpy.core import EmptySchedule, StopSimulation
+from simpy.events import URGENT, Event
 
 from .clock import ScenarioClock
 from .recorder import Recorder
@@ -32,15 +35,91 @@ class SimEnv(simpy.Environment):
 
     Sim time is float seconds since `start`. `rng(scope)` gives the same stream for the same
     (seed, scope) in every run; nothing here touches a global RNG.
+
+    `now` is a plain attribute here (simpy's is a property read millions of times a run), kept
+    equal to simpy's `_now` by `step` and `run`; `run` is simpy's loop with `step` inlined. Both
+    process events exactly as simpy does (same order, same failures, same `until` handling).
     """
+
+    now: float = 0.0  # shadows simpy's property: an instance attribute, set with `_now`
 
     def __init__(self, start: datetime, seed: int = 1, end: float | None = None) -> None:
         super().__init__(initial_time=0.0)
+        self.now = 0.0
         self.clock = ScenarioClock(start)
         self.seed = seed
         self.end = end
         self.recorder = Recorder(self)
         self._streams: dict[tuple[str, str], random.Random] = {}
+
+    def step(self) -> None:
+        """Process the next event: simpy's `step`, with `now` set before the callbacks run."""
+        try:
+            now, _, _, event = heappop(self._queue)
+        except IndexError:
+            raise EmptySchedule from None
+        self._now = self.now = now
+        callbacks, event.callbacks = event.callbacks, None
+        try:
+            for callback in callbacks:
+                callback(event)
+        except StopSimulation:
+            # the remaining callbacks run when the simulation resumes (as simpy's step)
+            event.callbacks = callbacks[callbacks.index(callback) + 1 :]
+            self.schedule(event, -1)  # type: ignore[arg-type]
+            raise
+        if not event._ok and not hasattr(event, "_defused"):
+            exc = type(event._value)(*event._value.args)
+            exc.__cause__ = event._value
+            raise exc
+
+    def run(self, until: Any = None) -> Any:
+        """simpy's `Environment.run` with its `step` inlined (the loop every event goes through)."""
+        if until is not None:
+            if not isinstance(until, Event):
+                at = until if isinstance(until, int) else float(until)
+                if at <= self._now:
+                    raise ValueError(
+                        f"until ({at}) must be greater than the current simulation time"
+                    )
+                until = Event(self)
+                until._ok = True
+                until._value = None
+                self.schedule(until, URGENT, at - self._now)
+            elif until.callbacks is None:
+                return until.value
+            until.callbacks.append(StopSimulation.callback)
+        queue = self._queue
+        event: Any = None
+        callbacks: Any = None
+        callback: Any = None
+        try:
+            while True:
+                try:
+                    now, _, _, event = heappop(queue)
+                except IndexError:
+                    raise EmptySchedule from None
+                self._now = self.now = now
+                callbacks, event.callbacks = event.callbacks, None
+                for callback in callbacks:
+                    callback(event)
+                if not event._ok and not hasattr(event, "_defused"):
+                    # The event failed and nobody defused it: crash, with a fresh copy.
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    raise exc
+        except StopSimulation as exc:
+            # As simpy's step: the remaining callbacks run when the simulation resumes.
+            event.callbacks = callbacks[callbacks.index(callback) + 1 :]
+            self.schedule(event, -1)  # type: ignore[arg-type]
+            return exc.args[0]
+        except EmptySchedule:
+            if until is not None:
+                assert not until.triggered
+                raise RuntimeError(
+                    f'No scheduled events left but "until" event was not triggered: {until}'
+                ) from None
+        return None
 
     def rng(self, scope: str, purpose: str = "") -> random.Random:
         """The RNG stream of `scope` (cached: one object per scope and purpose)."""
