@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime
-from heapq import heappop
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
 from simpy.core import EmptySchedule, StopSimulation
-from simpy.events import URGENT, Event
+from simpy.events import NORMAL, URGENT, Event
 
 from .clock import ScenarioClock
 from .recorder import Recorder
@@ -28,6 +29,23 @@ class SimLogAdapter(logging.LoggerAdapter):
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         t = self.env.now
         return f"[t={t:.3f}s {self.env.clock.iso(t)}] {self.scope}: {msg}", kwargs
+
+
+class Call:
+    """A bare scheduled event (`SimEnv.call_in`): at its time the loop runs its callbacks with it.
+
+    What a `simpy.Timeout` with a callback appended does, without the Event API (no `succeed`,
+    no conditions, no yielding it from a process): a slotted object with `callbacks` and `value`,
+    pushed on simpy's heap like any event, so it takes its place in the order of events exactly
+    as the timeout would have.
+    """
+
+    __slots__ = ("callbacks", "value")
+    _ok = True  # read by the loop: a Call never fails
+
+    def __init__(self, callback: Callable[[Call], None], value: Any) -> None:
+        self.callbacks: list[Callable[[Call], None]] | None = [callback]
+        self.value = value
 
 
 class SimEnv(simpy.Environment):
@@ -51,6 +69,22 @@ class SimEnv(simpy.Environment):
         self.end = end
         self.recorder = Recorder(self)
         self._streams: dict[tuple[str, str], random.Random] = {}
+
+    def call_in(
+        self,
+        delay: float,
+        callback: Callable[[Call], None],
+        value: Any = None,
+        priority: int = NORMAL,
+    ) -> Call:
+        """Run `callback(call)` `delay` seconds from now: `env.timeout(delay, value)` with the
+        callback appended (same place in the order of events), at a fraction of the cost. More
+        callbacks may be appended to `call.callbacks` until it fires."""
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        call = Call(callback, value)
+        heappush(self._queue, (self._now + delay, priority, next(self._eid), call))
+        return call
 
     def step(self) -> None:
         """Process the next event: simpy's `step`, with `now` set before the callbacks run."""

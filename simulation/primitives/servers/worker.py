@@ -22,9 +22,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import simpy
-from simpy.events import URGENT, Event
+from simpy.events import URGENT
 
 from simulation.core.component import Component
+from simulation.core.env import Call
 from simulation.primitives.resilience.admission import (
     AdmissionConfig,
     Outcome,
@@ -110,12 +111,12 @@ class Worker(Component):
         self._cost = 0.0
         """The cost of the current accept or wake-up stretch."""
         self._conn: Any = None
-        self._target: simpy.Event | None = None
+        self._target: Call | None = None
         """The service timeout the thread waits for (what `restart` cancels)."""
         self._served_cb = self._served
         self._looping = False
         self._again = False
-        self._schedule(URGENT, 0.0, self._started)  # where simpy started the process
+        self.env.call_in(0.0, self._started, None, URGENT)  # where simpy started the process
 
     # -- the state a service-time model sees (ServerView) ----------------------------------
     @property
@@ -146,11 +147,7 @@ class Worker(Component):
             queue.remove_waiter(self)
         if accept is not None and accept is not source:
             accept.remove_waiter(self)
-        ev = Event(self.env)
-        ev.callbacks.append(self._woken)
-        ev._ok = True
-        ev._value = source
-        self.env.schedule(ev)
+        self.env.call_in(0.0, self._woken, source)  # where an event's succeed() would be
 
     def stall(self, duration: float) -> None:
         """Stop taking work for `duration` after the current item (a GC pause, a slow syscall)."""
@@ -163,7 +160,7 @@ class Worker(Component):
         if self._item is not None:
             if not self._interrupting:
                 self._interrupting = True
-                self._schedule(URGENT, 0.0, self._interrupted)
+                self.env.call_in(0.0, self._interrupted, None, URGENT)  # as an Interruption
         else:
             self.wake(None)
 
@@ -171,14 +168,6 @@ class Worker(Component):
     # One iteration: down time if any; serve the queue (with an accept source, only the items
     # that were ready when the iteration began); accept up to `accept_batch` connections; sleep
     # if it found nothing to do, registered with its work sources until one wakes it.
-    def _schedule(self, priority: int, delay: float, callback: Callable[[Any], None]) -> Event:
-        ev = Event(self.env)
-        ev.callbacks.append(callback)
-        ev._ok = True
-        ev._value = None
-        self.env.schedule(ev, priority, delay)  # type: ignore[arg-type]
-        return ev
-
     def _started(self, _ev: Any) -> None:
         self._iterate()
 
@@ -197,7 +186,7 @@ class Worker(Component):
             self._again = False
             if self._down > 0.0:
                 down, self._down = self._down, 0.0
-                self.env.timeout(down).callbacks.append(self._after_down)
+                self.env.call_in(down, self._after_down)
                 break
             self._begin_serving()
             if not self._again:
@@ -238,8 +227,7 @@ class Worker(Component):
                 self._busy_since = env.now
                 self._item = item
                 self._cost = cost
-                t = self._target = env.timeout(cost)
-                t.callbacks.append(self._served_cb)
+                self._target = env.call_in(cost, self._served_cb)
                 return
             self.served += 1
             queue.finish(item)  # type: ignore[union-attr]
@@ -291,7 +279,7 @@ class Worker(Component):
                 self._cost = cost
                 self._conn = self.accepting = conn
                 self._busy_since = env.now
-                env.timeout(cost).callbacks.append(self._accepted)
+                env.call_in(cost, self._accepted)
                 return
             self.on_accept(self, conn)  # type: ignore[misc]
         self._end(worked)
@@ -316,7 +304,7 @@ class Worker(Component):
             self.accept.add_waiter(self)
 
     def _woken(self, ev: Any) -> None:
-        if ev._value is None:
+        if ev.value is None:
             self._iterate()  # woken by a stall or restart, not by work
             return
         self.wakeups += 1
@@ -325,7 +313,7 @@ class Worker(Component):
             env = self.env
             self._cost = cost
             self._busy_since = env.now
-            env.timeout(cost).callbacks.append(self._woke)
+            env.call_in(cost, self._woke)
             return
         self._after_wake()
 

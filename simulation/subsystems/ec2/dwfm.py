@@ -38,6 +38,7 @@ from pydantic import Field, field_validator, model_validator
 
 from simulation.core.component import Action, Component, Detector
 from simulation.core.config import SectionConfig
+from simulation.core.env import Call
 from simulation.core.results import Results
 from simulation.core.units import Duration, Rate
 from simulation.primitives.dns import CachingResolver, name
@@ -209,10 +210,10 @@ class Dwfm(Component):
 
     # -- lease operations ----------------------------------------------------------------------
     def _schedule_check(self, batch: Batch, delay: float) -> None:
-        gen = batch.check_gen
-        self.env.timeout(delay).callbacks.append(lambda _e: self._check_due(batch, gen))
+        self.env.call_in(delay, self._check_due, (batch, batch.check_gen))
 
-    def _check_due(self, batch: Batch, gen: int) -> None:
+    def _check_due(self, call: Call) -> None:
+        batch, gen = call.value
         if gen == batch.check_gen and batch.leased and batch.op is None:
             self._start(batch, CHECK)
 
@@ -289,7 +290,7 @@ class Dwfm(Component):
     def _retry(self, op: LeaseOp) -> None:
         delay = op.backoff.next_delay(self.rng)
         if delay is not None:
-            self.env.timeout(delay).callbacks.append(lambda _e: self._attempt(op))
+            self.env.call_in(delay, self._attempt_due, op)
             return
         batch = op.batch
         self.counts[op.kind]["exhausted"] += 1
@@ -299,9 +300,13 @@ class Dwfm(Component):
             self._schedule_check(batch, max(op.started + self.interval - self.env.now, 0.0))
         else:  # DWFM never gives a droplet up: a new operation after the longest back-off
             cap = self.retries[ESTABLISH].cap
-            self.env.timeout(cap).callbacks.append(lambda _e: self._restart_op(batch))
+            self.env.call_in(cap, self._restart_op, batch)
 
-    def _restart_op(self, batch: Batch) -> None:
+    def _attempt_due(self, call: Call) -> None:
+        self._attempt(call.value)
+
+    def _restart_op(self, call: Call) -> None:
+        batch: Batch = call.value
         if batch.op is None and not batch.leased:
             self._start(batch, ESTABLISH)
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import simpy
+from simpy.events import URGENT
 
 from simulation.core.component import Component
+from simulation.core.env import SimEnv
 from simulation.primitives.dns import CachingResolver
 from simulation.primitives.memory import MemoryServiceTime
 from simulation.primitives.resilience.admission import WorkItem
@@ -57,42 +58,40 @@ class Attempt:
 
 
 class DeadlineWatch:
-    """Gives up on attempts at their deadline, with one process for all of them.
+    """Gives up on attempts at their deadline, with one timer for all of them.
 
     Every attempt of a kind has the same timeout, so deadlines arrive in order; the watch sleeps
     until the oldest unsettled attempt's deadline and skips those settled meanwhile. In normal
     operation it wakes about once per timeout, not once per attempt.
     """
 
-    def __init__(
-        self, env: simpy.Environment, on_timeout: Callable[[LeaseOp, WorkItem], None]
-    ) -> None:
+    def __init__(self, env: SimEnv, on_timeout: Callable[[LeaseOp, WorkItem], None]) -> None:
         self.env = env
         self.on_timeout = on_timeout
         self.entries: deque[tuple[LeaseOp, WorkItem]] = deque()
-        self._wake: simpy.Event | None = None
-        env.process(self._run())
+        self._sleeping = False
+        # callbacks on bare events, scheduled where the process this was used its events
+        env.call_in(0.0, self._run, None, URGENT)  # the process's start
 
     def add(self, op: LeaseOp, item: WorkItem) -> None:
         self.entries.append((op, item))
-        if self._wake is not None:
-            wake, self._wake = self._wake, None
-            wake.succeed()
+        if self._sleeping:
+            self._sleeping = False
+            self.env.call_in(0.0, self._run)  # the wake-up event's succeed()
 
-    def _run(self) -> Generator[simpy.Event, Any, None]:
+    def _run(self, _call: Any) -> None:
         env, entries = self.env, self.entries
         while True:
             while entries and entries[0][0].item is not entries[0][1]:
                 entries.popleft()  # settled before its deadline
             if not entries:
-                self._wake = env.event()
-                yield self._wake
-                continue
+                self._sleeping = True
+                return
             op, item = entries[0]
             wait = item.deadline - env.now
             if wait > 0.0:
-                yield env.timeout(wait)
-                continue
+                env.call_in(wait, self._run)
+                return
             entries.popleft()
             self.on_timeout(op, item)
 

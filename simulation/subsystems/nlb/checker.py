@@ -142,7 +142,7 @@ class HealthChecker(Component):
     def add(self, subject: Subject, first_in: float) -> None:
         """Start checking `subject`, first `first_in` seconds from now, then every interval."""
         self.subjects += 1
-        self.env.timeout(first_in, subject).callbacks.append(self._on_due_cb)
+        self.env.call_in(first_in, self._on_due_cb, subject)
 
     def remove(self, subject: Subject) -> None:
         """Stop checking `subject` (its pending timer fires once more and is ignored)."""
@@ -156,7 +156,7 @@ class HealthChecker(Component):
             return
         env = self.env
         self.queue.submit(subject, env.now + self.health.timeout, self._on_check_cb)
-        env.timeout(self.health.interval, subject).callbacks.append(self._on_due_cb)
+        env.call_in(self.health.interval, self._on_due_cb, subject)
 
     def _recheck(self, subject: Subject) -> None:
         self.rechecks += 1
@@ -228,9 +228,7 @@ class HealthChecker(Component):
             self.dns_updates += 1
             lb.apply_dns()
         elif item.outcome is REJECTED:  # queue full: try again one interval later
-            self.env.timeout(self.health.interval).callbacks.append(
-                lambda _ev: self.submit_dns_update(lb)
-            )
+            self.env.call_in(self.health.interval, lambda _ev: self.submit_dns_update(lb))
 
     # -- sampled series --------------------------------------------------------------------------
     def sample(self, window: float) -> None:
