@@ -43,9 +43,25 @@ class Call:
     __slots__ = ("callbacks", "value")
     _ok = True  # read by the loop: a Call never fails
 
-    def __init__(self, callback: Callable[[Call], None], value: Any) -> None:
-        self.callbacks: list[Callable[[Call], None]] | None = [callback]
+    def __init__(self, callback: Callable[[Call], None] | None, value: Any) -> None:
+        self.callbacks: list[Callable[[Call], None]] | None = [] if callback is None else [callback]
         self.value = value
+
+
+def call_in(
+    env: simpy.Environment,
+    delay: float,
+    callback: Callable[[Call], None] | None,
+    value: Any = None,
+    priority: int = NORMAL,
+) -> Call:
+    """`SimEnv.call_in` for any simpy environment (tests drive primitives with plain ones);
+    a None callback schedules an event with nothing to do."""
+    if delay < 0:
+        raise ValueError(f"Negative delay {delay}")
+    call = Call(callback, value)
+    heappush(env._queue, (env._now + delay, priority, next(env._eid), call))
+    return call
 
 
 class SimEnv(simpy.Environment):

@@ -23,8 +23,11 @@ from typing import Any
 
 import simpy
 from pydantic import Field
+from simpy.events import URGENT
 
 from simulation.core.config import SectionConfig
+from simulation.core.env import call_in
+from simulation.core.timers import Sleeper
 from simulation.core.units import Duration
 
 _SHIFT = 32
@@ -87,7 +90,9 @@ class LeaseTable:
         self._free: list[int] = []
         self._heap: list[int] = []  # tick << _SHIFT | slot
         self._wake_tick: float = math.inf
-        self._wake: simpy.Event = env.event()
+        # the watcher: callbacks scheduling the events its process did (its first wake-up
+        # event existed before the process ran)
+        self._sleep = Sleeper(env, self._watch, armed=True)
         self.granted = 0
         self.renewed = 0
         self.released = 0
@@ -95,7 +100,7 @@ class LeaseTable:
         recorder = getattr(env, "recorder", None) if scope is not None else None
         self._level = None if recorder is None else recorder.level(scope, "held", "leases", 0)
         self._recorder = recorder if record_expiry else None
-        self._watcher = env.process(self._watch())
+        call_in(env, 0.0, lambda _call: self._watch(), None, URGENT)  # the process's start
 
     # -- queries: exact at any instant, no side effects ------------------------------------
     @property
@@ -215,8 +220,8 @@ class LeaseTable:
             return  # the pending entry comes first and will re-queue the lease
         self._queued[slot] = tick
         heapq.heappush(self._heap, (tick << _SHIFT) | slot)
-        if tick < self._wake_tick and not self._wake.triggered:
-            self._wake.succeed()
+        if tick < self._wake_tick:
+            self._sleep.wake()
 
     def _free_slot(self, slot: int) -> None:
         del self._slot_of[self._keys[slot]]
@@ -236,7 +241,7 @@ class LeaseTable:
         if self.on_expire is not None:
             self.on_expire(key, holder)
 
-    def _watch(self) -> Any:
+    def _watch(self) -> None:
         """The one watcher: sleeps until the earliest queued tick, expires what is due."""
         env, heap, queued, deadlines = self.env, self._heap, self._queued, self._deadline
         res = self.resolution
@@ -246,14 +251,12 @@ class LeaseTable:
                 wait = tick * res - env.now
                 if wait > self._tol:
                     self._wake_tick = tick
-                    self._wake = env.event()
-                    yield env.timeout(wait) | self._wake
-                    continue
+                    self._sleep.sleep(wait)
+                    return
             else:
                 self._wake_tick = math.inf
-                self._wake = env.event()
-                yield self._wake
-                continue
+                self._sleep.sleep(None)
+                return
             self._wake_tick = -1  # processing: pushes need not wake us
             due = env.now + self._tol
             while heap and (heap[0] >> _SHIFT) * res <= due:

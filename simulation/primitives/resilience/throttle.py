@@ -21,8 +21,11 @@ from typing import Any, Protocol
 
 import simpy
 from pydantic import Field
+from simpy.events import URGENT
 
 from simulation.core.config import SectionConfig
+from simulation.core.env import call_in
+from simulation.core.timers import Sleeper
 from simulation.core.units import Rate
 
 
@@ -142,7 +145,7 @@ class ShapedIntake:
     """A FIFO intake drained at a token bucket's rate: work waits in arrival order instead of
     being rejected ("throttle incoming work" as a queue).
 
-    `submit(payload)` queues; one process releases the head whenever a token is available and
+    `submit(payload)` queues; one releaser releases the head whenever a token is available and
     calls `release(payload)`. Before releasing, `stale(payload)` is asked: stale work (its
     requester gave up, e.g. a call past its deadline) is dropped without using a token. So a
     caller with a deadline behind a long intake fails, while work that waits patiently (an
@@ -151,8 +154,7 @@ class ShapedIntake:
     """
 
     __slots__ = (
-        "_proc",
-        "_wake",
+        "_sleep",
         "bucket",
         "env",
         "queue",
@@ -178,8 +180,9 @@ class ShapedIntake:
         self.submitted = 0
         self.released = 0
         self.skipped = 0
-        self._wake: simpy.Event | None = None
-        self._proc = env.process(self._run())
+        # the releaser: callbacks scheduling the events its process did
+        self._sleep = Sleeper(env, self._run)
+        call_in(env, 0.0, lambda _call: self._run(), None, URGENT)  # the process's start
 
     @property
     def waiting(self) -> int:
@@ -193,9 +196,7 @@ class ShapedIntake:
             self.release(payload)
             return
         self.queue.append(payload)
-        wake = self._wake
-        if wake is not None and not wake.triggered:
-            wake.succeed()
+        self._sleep.wake()
 
     def set_rate(self, rate: float | None, burst: float | None = None) -> None:
         """Change the shaping rate; None lifts it (what waits is released now)."""
@@ -205,29 +206,23 @@ class ShapedIntake:
             self.bucket = TokenBucket(self.env, rate, 1.0 if burst is None else burst, 0.0)
         else:
             self.bucket.set_rate(rate, burst)
-        wake = self._wake
-        if wake is not None and not wake.triggered:
-            wake.succeed()
+        self._sleep.wake()
 
-    def _run(self) -> Generator[simpy.Event, Any, None]:
+    def _run(self) -> None:
         queue, env = self.queue, self.env
         while True:
             while queue and self.stale(queue[0]):
                 queue.popleft()
                 self.skipped += 1
             if not queue:
-                self._wake = env.event()
-                yield self._wake
-                self._wake = None
-                continue
+                self._sleep.sleep(None)
+                return
             bucket = self.bucket
             if bucket is not None:
                 wait = bucket.wait_time()
                 if wait > 0.0 and env.now + wait > env.now:  # else a float shortfall: forgiven
-                    self._wake = env.event()
-                    yield env.any_of([self._wake, env.timeout(wait)])
-                    self._wake = None
-                    continue
+                    self._sleep.sleep(wait)
+                    return
                 bucket.spend()
             payload = queue.popleft()
             self.released += 1
