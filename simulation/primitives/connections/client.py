@@ -36,6 +36,7 @@ from pydantic import Field, model_validator
 
 from simulation.core.component import Component
 from simulation.core.config import SectionConfig
+from simulation.core.env import call_in
 from simulation.core.units import Duration
 from simulation.primitives.resilience.retry import Backoff, RetryConfig
 
@@ -397,7 +398,7 @@ class ClientPool:
         conn.pending[sid] = st
         conn.requests += 1
         conn.c_last_send = env.now
-        env.timeout(conn.delay, st).callbacks.append(conn.server.on_request)
+        call_in(env, conn.delay, conn.server.on_request, st)
         return st
 
     def _release(self, conn: Connection) -> None:
@@ -410,7 +411,7 @@ class ClientPool:
             timeout = self.config.idle_timeout
             if timeout is not None and not conn.c_timer:
                 conn.c_timer = True
-                self.env.timeout(timeout, conn).callbacks.append(self._on_idle_timer)
+                call_in(self.env, timeout, self._on_idle_timer, conn)
         if not self._h2:
             hp.idle.append(conn)
         self._wake(hp)
@@ -448,10 +449,10 @@ class ClientPool:
             conn.c_state = C_CLOSED
             self.idle_closes += 1
             self._forget(conn)
-            self.env.timeout(conn.delay, conn).callbacks.append(conn.server.on_client_close)
+            call_in(self.env, conn.delay, conn.server.on_client_close, conn)
         else:
             conn.c_timer = True
-            self.env.timeout(due - now, conn).callbacks.append(self._on_idle_timer)
+            call_in(self.env, due - now, self._on_idle_timer, conn)
 
     # -- what arrives from the server ----------------------------------------------------------
     def on_response(self, ev: simpy.Event) -> None:

@@ -40,6 +40,7 @@ from pydantic import Field
 
 from simulation.core.component import Action, Component
 from simulation.core.config import SectionConfig
+from simulation.core.env import call_in
 from simulation.core.units import Duration
 from simulation.primitives.resilience.admission import SERVED, AdmissionConfig, WorkItem
 from simulation.primitives.servers.service import ServiceTime, ServiceTimeConfig
@@ -209,7 +210,7 @@ class Server(Component):
             self.pool.submit(st, callback=self._on_item)
         else:
             delay = self.service(self, st.payload, self.rng)
-            self.env.timeout(delay, st).callbacks.append(self._on_served)
+            call_in(self.env, delay, self._on_served, st)
 
     def _handle(self, st: Stream) -> Generator[simpy.Event, Any, None]:
         assert self.handler is not None
@@ -236,7 +237,7 @@ class Server(Component):
         st.close_after = close
         st.responded = True
         pool = conn.pool
-        self.env.timeout(conn.delay + pool.read_time, st).callbacks.append(pool.on_response)
+        call_in(self.env, conn.delay + pool.read_time, pool.on_response, st)
         if close:
             self._close(conn, self.config.close)
         elif conn.s_active == 0:
@@ -251,7 +252,7 @@ class Server(Component):
         k = self.config.keepalive_timeout
         if k is not None and not conn.s_timer:
             conn.s_timer = True
-            self.env.timeout(k, conn).callbacks.append(self._on_idle_timer)
+            call_in(self.env, k, self._on_idle_timer, conn)
 
     def _on_idle_timer(self, ev: simpy.Event) -> None:
         conn: Connection = ev.value
@@ -265,7 +266,7 @@ class Server(Component):
             self._close(conn, self.config.close)
         else:
             conn.s_timer = True
-            self.env.timeout(due - now, conn).callbacks.append(self._on_idle_timer)
+            call_in(self.env, due - now, self._on_idle_timer, conn)
 
     # -- closing -----------------------------------------------------------------------------
     def _close(self, conn: Connection, mode: CloseMode) -> None:
@@ -277,13 +278,13 @@ class Server(Component):
             return
         self._forget(conn)
         env = self.env
-        env.timeout(conn.delay, conn).callbacks.append(conn.pool.on_fin)
+        call_in(env, conn.delay, conn.pool.on_fin, conn)
         if mode == "immediate":
             conn.s_state = S_CLOSED
         else:
             conn.s_state = S_HALF_CLOSED
             linger = min(self.config.linger, 2.0 * conn.delay)
-            env.timeout(linger, conn).callbacks.append(self._on_linger_end)
+            call_in(env, linger, self._on_linger_end, conn)
 
     def _forget(self, conn: Connection) -> None:
         """Drop `conn` from the open connections (its requests in processing are aborted)."""
@@ -313,7 +314,7 @@ class Server(Component):
             return
         conn.s_rst = True
         self.rst_sent += 1
-        self.env.timeout(conn.delay, conn).callbacks.append(conn.pool.on_rst)
+        call_in(self.env, conn.delay, conn.pool.on_rst, conn)
 
     # -- GOAWAY ----------------------------------------------------------------------------------
     def _goaway(self, conn: Connection, last_id: int, final: bool) -> None:
@@ -321,7 +322,7 @@ class Server(Component):
             return
         self.goaways += 1
         conn.s_goaway = last_id
-        self.env.timeout(conn.delay, (conn, last_id)).callbacks.append(conn.pool.on_goaway)
+        call_in(self.env, conn.delay, conn.pool.on_goaway, (conn, last_id))
         if final:
             conn.s_goaway_final = True
             if conn.s_active == 0:
@@ -352,13 +353,13 @@ class Server(Component):
                     self._goaway(conn, MAX_STREAM_ID, False)
                     wait = self.config.goaway_wait
                     wait = 2.0 * conn.delay if wait is None else wait
-                    env.timeout(wait, conn).callbacks.append(self._second_goaway)
+                    call_in(env, wait, self._second_goaway, conn)
                 else:
                     self._goaway(conn, conn.s_last_id, True)
         if not self.conns and self._drained_at is None:
             self._drained_at = env.now
             self.event("drained", f"strategy={strategy}")
-        env.timeout(drain, self._epoch).callbacks.append(self._on_drain_end)
+        call_in(env, drain, self._on_drain_end, self._epoch)
 
     def _on_drain_end(self, ev: simpy.Event) -> None:
         if ev.value != self._epoch or self.strategy is None:

@@ -19,6 +19,7 @@ import random
 from typing import Protocol
 
 from simulation.core.component import Component
+from simulation.core.env import call_in
 from simulation.primitives.load import LoadProfile, poisson_process
 from simulation.primitives.resilience.admission import COMPLETED, LATE, WorkItem
 
@@ -123,7 +124,7 @@ class Clients(Component):
             self.connect_failed += 1
             return
         rto = self.config.syn_timeout * (2.0**retries)
-        self.env.timeout(rto).callbacks.append(lambda _ev: self._connect(conn))
+        call_in(self.env, rto, lambda _ev: self._connect(conn))
 
     def _send(self, conn: Connection) -> None:
         self.sent += 1
@@ -164,13 +165,13 @@ class Clients(Component):
             self.server.close(conn)
         elif self._think_rate > 0.0:
             delay = self.rng.expovariate(self._think_rate)
-            self.env.timeout(delay).callbacks.append(lambda _ev: self._send(conn))
+            call_in(self.env, delay, lambda _ev: self._send(conn))
         elif outcome is COMPLETED or outcome is LATE:
             self._send(conn)
         else:
             # A refusal settles synchronously; send the next request from a fresh event so a
             # connection refused over and over does not recurse.
-            self.env.timeout(0.0).callbacks.append(lambda _ev: self._send(conn))
+            call_in(self.env, 0.0, lambda _ev: self._send(conn))
 
     def reset_connection(self, conn: Connection) -> None:
         """The listener holding `conn` in its accept queue closed: the connection is reset."""

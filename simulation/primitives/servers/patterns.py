@@ -35,6 +35,7 @@ from pydantic import Field
 
 from simulation.core.component import Action, Component
 from simulation.core.config import SectionConfig
+from simulation.core.env import call_in
 from simulation.core.results import Results
 from simulation.core.units import Duration
 from simulation.primitives.load import LoadProfile
@@ -157,7 +158,7 @@ class Server(Component):
         )
         self._base = self._counters()
         if warmup > 0.0:
-            self.env.timeout(warmup).callbacks.append(self._mark_warmup)
+            call_in(self.env, warmup, self._mark_warmup)
 
     # -- to be provided by each pattern --------------------------------------------------------
     def _build(self) -> None:
