@@ -220,6 +220,16 @@ def _model_at(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] 
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+def _declared_int(model: type[BaseModel], loc: tuple[Any, ...]) -> bool:
+    """Whether the field at `loc` is declared an integer (so a bound's message can say so)."""
+    parent = _model_at(model, loc[:-1])
+    field = parent.model_fields.get(loc[-1]) if parent is not None and loc else None
+    if field is None:
+        return False
+    args = [a for a in typing.get_args(field.annotation) if a is not type(None)]
+    return field.annotation is int or args == [int]
+
+
 def _unwrap(tp: Any) -> Any:
     """Strip Optional/list/Annotated wrappers down to the model inside, if any."""
     for _ in range(6):
@@ -286,11 +296,10 @@ def error_message(err: dict[str, Any], model: type[BaseModel]) -> tuple[str, boo
         return f"expected one of {options}, got {_describe(value)}{hint}", False
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         bound_key = {"greater_than": "gt", "greater_than_equal": "ge"}.get(kind)
-        if bound_key and isinstance(value, int) and not isinstance(value, bool):
-            bound = ctx.get(bound_key)
-            if bound == 0:
-                word = "a positive" if kind == "greater_than" else "a non-negative"
-                return f"expected {word} integer, got {value}", False
+        if bound_key and ctx.get(bound_key) == 0 and isinstance(value, (int, float)):
+            word = "a positive" if kind == "greater_than" else "a non-negative"
+            noun = "integer" if _declared_int(model, loc) else "number"
+            return f"expected {word} {noun}, got {_describe(value)}", False
         words = {
             "greater_than": ("greater than", "gt"),
             "greater_than_equal": ("at least", "ge"),

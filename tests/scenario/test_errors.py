@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
 from simulation.cli import main
+
+REFERENCE = Path(__file__).resolve().parents[2] / "scenarios" / "aws-us-east-1-2025-10-20.yaml"
 
 pytestmark = pytest.mark.usefixtures("toy_registry")
 
@@ -236,4 +239,19 @@ def test_run_with_bad_input_writes_nothing(in_tmp, capsys):
     assert (
         capsys.readouterr().err.strip()
         == "x.yaml:4:10: toy.count: expected a positive integer, got 0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", "expected a positive number, got 0"), ("-1.5", "expected a positive number, got -1.5")],
+)
+def test_a_bound_on_a_number_field_does_not_ask_for_an_integer(capsys, value, expected):
+    # backlog.headroom is a float with gt=0: a 0 written as an integer is not "a positive integer"
+    key = "services.services.4.backlog.headroom"
+    code = main(["validate", str(REFERENCE), "--set", f"{key}={value}"])
+    err = capsys.readouterr().err.strip()
+    assert (code, err) == (
+        2,
+        f"--set {key}={value}: services.services[4].backlog.headroom: {expected}",
     )
