@@ -316,7 +316,10 @@ class Launches(Component):
         if delay is None:
             self.counts["gave_up"] += 1
             return
-        self.env.timeout(delay).callbacks.append(lambda _e: self._call(request))
+        self.env.call_in(delay, self._retry_due, request)  # where a timeout was scheduled
+
+    def _retry_due(self, call: Any) -> None:
+        self._call(call.value)
 
     # -- measurement -------------------------------------------------------------------------
     def _sample(self) -> Generator[simpy.Event, Any, None]:
