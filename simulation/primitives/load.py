@@ -24,8 +24,10 @@ from typing import Annotated, Any
 
 import simpy
 from pydantic import AfterValidator, Field
+from simpy.events import URGENT
 
 from simulation.core.config import SectionConfig
+from simulation.core.env import call_in
 from simulation.core.units import Duration, Rate, format_duration
 
 
@@ -145,3 +147,70 @@ def poisson_process(
                 yield timeout(delay if delay > 0.0 else 0.0)
                 emit()
         t = end
+
+
+class PoissonArrivals:
+    """`poisson_process` as callbacks: `PoissonArrivals(env, profile, rng, emit)` in place of
+    `env.process(poisson_process(env, profile, rng, emit))`.
+
+    It schedules the same events at the same points (an urgent event where the process's
+    Initialize was, then a timer per arrival where the process's timeout was) and draws the
+    same numbers in the same order (`emit()` runs before the next arrival is drawn, as there);
+    only the process's end event, which nobody waits on, is gone.
+    """
+
+    __slots__ = ("_end", "_i", "_rate", "_t", "emit", "env", "expovariate", "profile")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        profile: LoadProfile,
+        rng: random.Random,
+        emit: Callable[[], None],
+    ) -> None:
+        self.env = env
+        self.profile = profile
+        self.expovariate = rng.expovariate
+        self.emit = emit
+        self._i = -1
+        self._t = 0.0
+        self._end = 0.0
+        self._rate = 0.0
+        call_in(env, 0.0, self._start, None, URGENT)  # where the process started
+
+    def _start(self, _call: Any) -> None:
+        self._t = self.env.now
+        self._next_step()
+
+    def _next_step(self) -> None:
+        """Walk to the next step with arrivals before its end and schedule the first."""
+        starts, rates = self.profile.starts, self.profile.rates
+        n = len(starts)
+        while True:
+            self._i = i = self._i + 1
+            if i >= n:
+                return  # the rate stays 0: the process ended here
+            end = starts[i + 1] if i + 1 < n else math.inf
+            if end <= self._t:
+                continue
+            self._t = max(self._t, starts[i])
+            rate = rates[i]
+            if rate > 0.0:
+                self._end, self._rate = end, rate
+                if self._schedule():
+                    return
+            self._t = end
+
+    def _schedule(self) -> bool:
+        t = self._t = self._t + self.expovariate(self._rate)
+        if t >= self._end:
+            return False
+        delay = t - self.env.now
+        call_in(self.env, delay if delay > 0.0 else 0.0, self._arrive)
+        return True
+
+    def _arrive(self, _call: Any) -> None:
+        self.emit()
+        if not self._schedule():
+            self._t = self._end
+            self._next_step()

@@ -11,7 +11,14 @@ import pytest
 import simpy
 
 from simulation.core.config import SectionConfig
-from simulation.primitives.load import LoadProfile, LoadStep, LoadSteps, poisson_process, steps
+from simulation.primitives.load import (
+    LoadProfile,
+    LoadStep,
+    LoadSteps,
+    PoissonArrivals,
+    poisson_process,
+    steps,
+)
 
 
 class Section(SectionConfig):
@@ -100,3 +107,34 @@ def test_same_seed_same_arrivals_different_seed_different() -> None:
     a = list(p.arrivals(0, 100, random.Random(1)))
     assert a == list(p.arrivals(0, 100, random.Random(1)))
     assert a != list(p.arrivals(0, 100, random.Random(2)))
+
+
+@pytest.mark.parametrize("start", [0.0, 12.0, 25.0, 45.0])
+def test_poisson_arrivals_schedule_the_events_of_the_process(start: float) -> None:
+    """The callback form emits at the same instants, draws the same numbers (the emitter draws
+    from the arrival stream too), and schedules the same events but the process's end."""
+    p = LoadProfile(
+        steps(
+            ("5 s", "3/s"), ("20 s", "0/s"), ("30 s", "50/s"), ("35 s", "0.01/s"), ("40 s", "0/s")
+        )
+    )
+
+    def run(form: str) -> tuple[list[tuple[float, float]], int, float]:
+        env = simpy.Environment()
+        rng = random.Random(5)
+        got: list[tuple[float, float]] = []
+        emit = lambda: got.append((env.now, rng.random()))  # noqa: E731
+
+        def begin(_e: object) -> None:
+            if form == "process":
+                env.process(poisson_process(env, p, rng, emit))
+            else:
+                PoissonArrivals(env, p, rng, emit)
+
+        env.timeout(start).callbacks.append(begin)
+        env.run(1000)
+        return got, next(env._eid), rng.random()
+
+    (a, events_a, after_a), (b, events_b, after_b) = run("process"), run("callbacks")
+    assert a == b and after_a == after_b and (start > 40 or len(a) > 100)
+    assert events_a - events_b == 1  # the process's end event

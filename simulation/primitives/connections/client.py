@@ -1,7 +1,9 @@
 """The client end: per-host connection pools, keep-alive reuse, transparent retries, outcomes.
 
 `ClientPool.request(host, idempotent)` is a generator for `yield from` inside a process; it
-returns a `RequestResult` whose `kind` is one of:
+returns a `RequestResult`. `ClientPool.submit(host, idempotent, payload, on_result)` does the
+same without a process (callbacks scheduling the same events) and calls `on_result(result)`.
+A result's `kind` is one of:
 
 - `ok`: answered on the first attempt; `retried_ok`: answered after transparent retries;
 - `reset`: the connection was reset or closed before the response, and the request could not be
@@ -225,11 +227,10 @@ class ClientPool:
     ) -> Generator[simpy.Event, Any, RequestResult]:
         """Send one request to `host`, retrying transparently where allowed; return its result."""
         env = self.env
-        config = self.config
         start = env.now
         self.requests += 1
         attempts = 0
-        backoff = None if self.budget is None else Backoff(config.retry, self.budget)
+        backoff = self._backoff()
         while True:
             attempts += 1
             self.attempts += 1
@@ -239,35 +240,62 @@ class ClientPool:
                 self._release(got)
             else:
                 result = got
-            if result == ATTEMPT_OK:
-                kind = OK if attempts == 1 else RETRIED_OK
-                break
-            if result == ATTEMPT_ERROR_RESPONSE:
-                kind = ERROR_RESPONSE
-                break
-            if result == ATTEMPT_RESET:
-                self.attempt_resets += 1
-                kind, may_retry = RESET, idempotent and config.retry_idempotent
-            elif result == ATTEMPT_REFUSED:
-                self.attempt_refused += 1
-                kind, may_retry = REFUSED, config.retry_refused
-            elif result == _CONNECT_REFUSED:
-                self.connect_refused += 1
-                kind, may_retry = REFUSED, config.retry_refused
-            else:
-                kind, may_retry = UNAVAILABLE, True
+            kind, may_retry = self._classify(result, attempts, idempotent)
             if not may_retry:
                 break
             if backoff is None:
-                backoff = Backoff(config.retry)
+                backoff = Backoff(self.config.retry)
             delay = backoff.next_delay(self.rng)
             if delay is None:
                 break
             self.retries += 1
             if delay > 0.0:
                 yield env.timeout(delay)
+        return self._result(kind, start, attempts, idempotent)
+
+    # -- the same as callbacks -------------------------------------------------------------------
+    def submit(
+        self,
+        host: str,
+        idempotent: bool = True,
+        payload: Any = None,
+        on_result: Callable[[RequestResult], None] | None = None,
+    ) -> None:
+        """`request()` without a process: it starts now and calls `on_result(result)` where the
+        generator would have returned, having scheduled the same events at the same points (a
+        timeout where it waited on one, a callback on the stream's `done` and on a pool waiter
+        where it yielded them). A process that only did `yield from pool.request(...)` becomes
+        `env.call_in(0.0, start, ..., URGENT)` (its Initialize event) calling `submit`."""
+        self.requests += 1
+        _Request(self, host, idempotent, payload, on_result).attempt()
+
+    # -- shared by both forms --------------------------------------------------------------------
+    def _backoff(self) -> Backoff | None:
+        budget = self.budget
+        return None if budget is None else Backoff(self.config.retry, budget)
+
+    def _classify(self, result: str, attempts: int, idempotent: bool) -> tuple[str, bool]:
+        """An attempt's result as the request's outcome so far, and whether it may be retried."""
+        if result == ATTEMPT_OK:
+            return (OK if attempts == 1 else RETRIED_OK), False
+        if result == ATTEMPT_ERROR_RESPONSE:
+            return ERROR_RESPONSE, False
+        config = self.config
+        if result == ATTEMPT_RESET:
+            self.attempt_resets += 1
+            return RESET, idempotent and config.retry_idempotent
+        if result == ATTEMPT_REFUSED:
+            self.attempt_refused += 1
+            return REFUSED, config.retry_refused
+        if result == _CONNECT_REFUSED:
+            self.connect_refused += 1
+            return REFUSED, config.retry_refused
+        return UNAVAILABLE, True
+
+    def _result(self, kind: str, start: float, attempts: int, idempotent: bool) -> RequestResult:
+        """Count the request's outcome and record its latency or error."""
         self.counts[kind] += 1
-        latency = env.now - start
+        latency = self.env.now - start
         if kind == OK:
             if self._all_latencies and self._latency is not None:
                 self._latency.observe(latency)
@@ -325,31 +353,41 @@ class ClientPool:
     def _acquire(self, host: str) -> Generator[simpy.Event, Any, Connection | str]:
         """A connection to send on: idle or with a free stream, a new one, or wait for one."""
         hp = self._host(host)
-        limit = self.config.max_per_host
         front = False
         while True:
-            if self._h2:
-                streams = self.config.max_concurrent_streams
-                for conn in hp.conns:
-                    if conn.c_state == C_READY and len(conn.pending) < streams:
-                        return conn
-                if hp.connecting == 0 and self._open(hp) < limit:
-                    return (yield from self._connect(hp))
-            else:
-                idle = hp.idle
-                while idle:
-                    conn = idle.pop() if self._lifo else idle.popleft()
-                    if conn.c_state == C_READY:
-                        return conn
-                if self._open(hp) < limit:
-                    return (yield from self._connect(hp))
-            ev = self.env.event()
-            if front:
-                hp.waiters.appendleft(ev)
-            else:
-                hp.waiters.append(ev)
-            yield ev
+            got = self._pick(hp)
+            if got is True:
+                return (yield from self._connect(hp))
+            if got is not False:
+                return got  # type: ignore[return-value]
+            yield self._waiter(hp, front)
             front = True
+
+    def _pick(self, hp: _Host) -> Connection | bool:
+        """A connection to send on now; True: open a new one; False: wait for one."""
+        limit = self.config.max_per_host
+        if self._h2:
+            streams = self.config.max_concurrent_streams
+            for conn in hp.conns:
+                if conn.c_state == C_READY and len(conn.pending) < streams:
+                    return conn
+            return hp.connecting == 0 and self._open(hp) < limit
+        idle = hp.idle
+        while idle:
+            conn = idle.pop() if self._lifo else idle.popleft()
+            if conn.c_state == C_READY:
+                return conn
+        return self._open(hp) < limit
+
+    def _waiter(self, hp: _Host, front: bool) -> simpy.Event:
+        """An event succeeded when a connection may be free (a request that waited already
+        goes back to the front of the line)."""
+        ev = self.env.event()
+        if front:
+            hp.waiters.appendleft(ev)
+        else:
+            hp.waiters.append(ev)
+        return ev
 
     @staticmethod
     def _open(hp: _Host) -> int:
@@ -363,10 +401,19 @@ class ClientPool:
     def _connect(self, hp: _Host) -> Generator[simpy.Event, Any, Connection | str]:
         """TCP handshake: SYN reaches the server after `delay`, its answer comes back after
         another. The connection is usable one round trip after the client started it."""
+        conn = self._new_connection(hp)
+        if conn is None:
+            return _UNAVAILABLE
+        yield self.env.timeout(self._delay)
+        accepted = conn.server.accept(conn)
+        yield self.env.timeout(self._delay)
+        return self._handshake_done(hp, conn, accepted)
+
+    def _new_connection(self, hp: _Host) -> Connection | None:
+        """A connection to the server `hp`'s name resolves to, connecting (None: no server)."""
         server = self.resolve(hp.name)
         if server is None:
-            return _UNAVAILABLE
-        env = self.env
+            return None
         self._next_conn += 1
         conn = Connection(self._next_conn, hp.name, self, server, self.config.protocol, self._delay)
         hp.conns.append(conn)
@@ -374,9 +421,10 @@ class ClientPool:
         self.connections_opened += 1
         if self._conn_level is not None:
             self._conn_level.add(1)
-        yield env.timeout(self._delay)
-        accepted = server.accept(conn)
-        yield env.timeout(self._delay)
+        return conn
+
+    def _handshake_done(self, hp: _Host, conn: Connection, accepted: bool) -> Connection | str:
+        """The server's answer to the SYN is back: the connection is ready, or refused."""
         hp.connecting -= 1
         if conn.c_state == C_CLOSED:
             return _CONNECT_REFUSED  # closed by the server during the handshake, already forgotten
@@ -506,3 +554,116 @@ class ClientPool:
         if conn.c_state == C_READY:
             conn.c_state = C_DRAINING
             self._wake(self._hosts[conn.host])  # a waiting request may open a new connection
+
+
+class _Request:
+    """One request of `ClientPool.submit`: the loop of `ClientPool.request` as callbacks, each
+    method a place where the generator resumed."""
+
+    __slots__ = (
+        "accepted",
+        "attempts",
+        "backoff",
+        "conn",
+        "front",
+        "host",
+        "hp",
+        "idempotent",
+        "on_result",
+        "payload",
+        "pool",
+        "start",
+    )
+
+    def __init__(
+        self,
+        pool: ClientPool,
+        host: str,
+        idempotent: bool,
+        payload: Any,
+        on_result: Callable[[RequestResult], None] | None,
+    ) -> None:
+        self.pool = pool
+        self.host = host
+        self.idempotent = idempotent
+        self.payload = payload
+        self.on_result = on_result
+        self.start = pool.env.now
+        self.attempts = 0
+        self.backoff = pool._backoff()
+        self.hp: _Host | None = None
+        self.front = False
+        self.conn: Connection | None = None
+        self.accepted = False
+
+    def attempt(self, _call: Any = None) -> None:
+        pool = self.pool
+        self.attempts += 1
+        pool.attempts += 1
+        self.hp = pool._host(self.host)
+        self.front = False
+        self._acquire()
+
+    def _acquire(self) -> None:
+        pool, hp = self.pool, self.hp
+        got = pool._pick(hp)  # type: ignore[arg-type]
+        if got is True:
+            conn = pool._new_connection(hp)  # type: ignore[arg-type]
+            if conn is None:
+                self._outcome(_UNAVAILABLE)
+                return
+            self.conn = conn
+            call_in(pool.env, pool._delay, self._syn_arrives)
+        elif got is False:
+            pool._waiter(hp, self.front).callbacks.append(self._woken)  # type: ignore[arg-type, union-attr]
+        else:
+            self._send(got)  # type: ignore[arg-type]
+
+    def _woken(self, _ev: Any) -> None:
+        self.front = True
+        self._acquire()
+
+    def _syn_arrives(self, _call: Any) -> None:
+        conn = self.conn
+        self.accepted = conn.server.accept(conn)  # type: ignore[union-attr]
+        call_in(self.pool.env, self.pool._delay, self._answer_arrives)
+
+    def _answer_arrives(self, _call: Any) -> None:
+        got = self.pool._handshake_done(self.hp, self.conn, self.accepted)  # type: ignore[arg-type]
+        self.conn = None
+        if isinstance(got, Connection):
+            self._send(got)
+        else:
+            self._outcome(got)
+
+    def _send(self, conn: Connection) -> None:
+        done = self.pool._send(conn, self.idempotent, self.payload).done
+        self.conn = conn
+        if done.callbacks is None:  # processed already (as a process resumes at once)
+            self._answered(done)
+        else:
+            done.callbacks.append(self._answered)
+
+    def _answered(self, ev: Any) -> None:
+        conn, self.conn = self.conn, None
+        self.pool._release(conn)  # type: ignore[arg-type]
+        self._outcome(ev._value)
+
+    def _outcome(self, result: str) -> None:
+        pool = self.pool
+        kind, may_retry = pool._classify(result, self.attempts, self.idempotent)
+        if may_retry:
+            backoff = self.backoff
+            if backoff is None:
+                backoff = self.backoff = Backoff(pool.config.retry)
+            delay = backoff.next_delay(pool.rng)
+            if delay is not None:
+                pool.retries += 1
+                if delay > 0.0:
+                    call_in(pool.env, delay, self.attempt)
+                else:
+                    self.attempt()
+                return
+        result = pool._result(kind, self.start, self.attempts, self.idempotent)
+        if self.on_result is not None:
+            self.on_result(result)

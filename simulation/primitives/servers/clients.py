@@ -20,7 +20,7 @@ from typing import Protocol
 
 from simulation.core.component import Component
 from simulation.core.env import call_in
-from simulation.primitives.load import LoadProfile, poisson_process
+from simulation.primitives.load import LoadProfile, PoissonArrivals
 from simulation.primitives.resilience.admission import COMPLETED, LATE, WorkItem
 
 from .sockets import Connection, ConnectionConfig, Request
@@ -83,7 +83,7 @@ class Clients(Component):
         self._think_rate = 1.0 / config.think_time if config.think_time > 0.0 else 0.0
         self._geometric = config.requests_distribution == "geometric" and config.requests > 1
         self._log_q = math.log(1.0 - 1.0 / config.requests) if self._geometric else 0.0
-        self.env.process(poisson_process(self.env, load, arrivals, self._arrive))
+        PoissonArrivals(self.env, load, arrivals, self._arrive)
 
     def counters(self) -> dict[str, float]:
         return {c: getattr(self, c) for c in CLIENT_COUNTERS}

@@ -47,7 +47,7 @@ from simulation.core.config import SectionConfig
 from simulation.core.results import Results
 from simulation.core.timers import TimerHeap
 from simulation.core.units import Duration, Rate
-from simulation.primitives.load import LoadProfile, poisson_process
+from simulation.primitives.load import LoadProfile, PoissonArrivals
 from simulation.primitives.resilience.admission import COMPLETED, LATE, WorkItem
 from simulation.primitives.resilience.retry import Backoff
 from simulation.primitives.resilience.throttle import TokenBucket
@@ -194,11 +194,7 @@ class Launches(Component):
         if initial is None:
             initial = round(self.profile.rate_at(0.0) * config.lifetime)
         self.env.timeout(0).callbacks.append(lambda _e: self._populate(initial))
-        self.env.process(
-            poisson_process(
-                self.env, self.profile, self.env.rng(self.scope, "arrivals"), self._arrive
-            )
-        )
+        PoissonArrivals(self.env, self.profile, self.env.rng(self.scope, "arrivals"), self._arrive)
         self.env.process(self._sample())
 
     # -- instances ------------------------------------------------------------------------------

@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from simpy.events import URGENT
+
 from simulation.core.component import Component
-from simulation.primitives.connections import ClientPool, Server, ServerConfig
+from simulation.primitives.connections import ClientPool, RequestResult, Server, ServerConfig
 from simulation.primitives.connections.connection import S_CLOSED, Connection
 from simulation.primitives.dns import A, CachingResolver, ChangeBatch, RecordSet, rdataset, upsert
-from simulation.primitives.load import LoadProfile, poisson_process, steps
+from simulation.primitives.load import LoadProfile, PoissonArrivals, steps
 from simulation.primitives.resilience.throttle import TokenBucket
 from simulation.primitives.servers.service import ServiceTimeConfig
 from simulation.subsystems.instances import Instance
@@ -203,7 +204,7 @@ class LoadBalancer(Component):
         if ccfg.connections > 0:
             profile = LoadProfile(steps(("0 s", f"{ccfg.connections!r}/s")))
             arrivals = env.rng(self.scope, "connections")
-            env.process(poisson_process(env, profile, arrivals, self._sample_connection))
+            PoissonArrivals(env, profile, arrivals, self._sample_connection)
 
     def published(self) -> tuple[str, ...]:
         """Addresses of the AZs in DNS (what the master zone says), in AZ order."""
@@ -442,10 +443,14 @@ class LoadBalancer(Component):
         if not client.addresses:
             return
         address = client.addresses[int(rng.random() * len(client.addresses))]
-        self.env.process(self._connect(client, address))
+        # the request starts where a process doing it would have started (its Initialize event)
+        self.env.call_in(0.0, self._connect, (client, address), URGENT)
 
-    def _connect(self, client: SampledClient, address: str) -> Generator[Any, Any, None]:
-        result = yield from client.pool.request(address, True)  # type: ignore[union-attr]
+    def _connect(self, call: Any) -> None:
+        client, address = call.value
+        client.pool.submit(address, True, None, self._connected)  # type: ignore[union-attr]
+
+    def _connected(self, result: RequestResult) -> None:
         if result.ok:
             self.sampled_ok += 1
         else:
