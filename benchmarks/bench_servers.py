@@ -21,7 +21,7 @@ import simpy
 
 from simulation.core import Component, SimEnv
 from simulation.core.rng import stream
-from simulation.primitives.load import LoadProfile, poisson_process, steps
+from simulation.primitives.load import LoadProfile, PoissonArrivals, steps
 from simulation.primitives.servers import (
     PATTERN_NAMES,
     ConnectionConfig,
@@ -86,9 +86,7 @@ def pool_run(n_requests: int) -> tuple[float, int, int]:
     pool = WorkerPool(
         root, "pool", WORKERS, lambda _s, _p, r: r.expovariate(1.0 / MEAN), wakeup_cost=5e-6
     )
-    env.process(
-        poisson_process(env, LoadProfile(steps(("0 s", f"{rate}/s"))), rng, lambda: pool.submit(0))
-    )
+    PoissonArrivals(env, LoadProfile(steps(("0 s", f"{rate}/s"))), rng, lambda: pool.submit(0))
     t = time.perf_counter()
     env.run(n_requests / rate)
     return time.perf_counter() - t, events_scheduled(env), pool.queue.arrivals

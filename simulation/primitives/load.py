@@ -19,7 +19,7 @@ import bisect
 import itertools
 import math
 import random
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 import simpy
@@ -116,42 +116,9 @@ class LoadProfile:
             t = self.next_arrival(t, rng)
 
 
-def poisson_process(
-    env: simpy.Environment,
-    profile: LoadProfile,
-    rng: random.Random,
-    emit: Callable[[], None],
-) -> Generator[simpy.Event, Any, None]:
-    """A simpy process calling `emit()` at each arrival of `profile` (ends when the rate stays 0).
-
-    Use as `env.process(poisson_process(env, profile, rng, on_arrival))`. Draws the same
-    sequence as `profile.arrivals` (walking the steps in place of a lookup per arrival).
-    """
-    timeout = env.timeout
-    expovariate = rng.expovariate
-    starts, rates = profile.starts, profile.rates
-    n = len(starts)
-    t = env.now
-    for i in range(n):
-        end = starts[i + 1] if i + 1 < n else math.inf
-        if end <= t:
-            continue
-        t = max(t, starts[i])
-        rate = rates[i]
-        if rate > 0.0:
-            while True:
-                t += expovariate(rate)
-                if t >= end:
-                    break
-                delay = t - env.now
-                yield timeout(delay if delay > 0.0 else 0.0)
-                emit()
-        t = end
-
-
 class PoissonArrivals:
-    """`poisson_process` as callbacks: `PoissonArrivals(env, profile, rng, emit)` in place of
-    `env.process(poisson_process(env, profile, rng, emit))`.
+    """Calls `emit()` at each arrival of `profile` from now on (stops when the rate stays 0),
+    as callbacks: what a process looping on `yield env.timeout(...)` did, without the process.
 
     It schedules the same events at the same points (an urgent event where the process's
     Initialize was, then a timer per arrival where the process's timeout was) and draws the

@@ -21,7 +21,7 @@ import pytest
 
 from simulation.core import Component, Results, SimEnv
 from simulation.core.rng import stream
-from simulation.primitives.load import LoadProfile, poisson_process, steps
+from simulation.primitives.load import LoadProfile, PoissonArrivals, steps
 from simulation.primitives.resilience.admission import AdmissionConfig
 from simulation.primitives.servers import ConnectionConfig, ServerConfig, WorkerPool, build_server
 from simulation.primitives.servers import theory as th
@@ -135,10 +135,8 @@ def test_pool_without_waiting_room_blocks_as_erlang_b() -> None:
         root, "pool", 3, lambda _s, _p, rng: rng.expovariate(MU), AdmissionConfig(max_waiting=0)
     )
     lam = 2.5
-    env.process(
-        poisson_process(
-            env, LoadProfile(steps(("0 s", f"{lam}/s"))), env.rng("src"), lambda: pool.submit(0)
-        )
+    PoissonArrivals(
+        env, LoadProfile(steps(("0 s", f"{lam}/s"))), env.rng("src"), lambda: pool.submit(0)
     )
     env.run(60_000)
     q = pool.queue

@@ -37,7 +37,7 @@ from pydantic import Field
 from simulation.core.component import Action, Component, Detector
 from simulation.core.config import SectionConfig
 from simulation.core.results import Results
-from simulation.primitives.load import LoadProfile, LoadStep, poisson_process
+from simulation.primitives.load import LoadProfile, LoadStep, PoissonArrivals
 from simulation.primitives.resilience.admission import SERVED, WorkItem
 from simulation.primitives.servers import ServerView, WorkerPool
 
@@ -128,7 +128,7 @@ class NetworkManager(Component):
             def emit() -> None:
                 place(Propagation(BACKGROUND), rng)
 
-            self.env.process(poisson_process(self.env, profile, rng, emit))
+            PoissonArrivals(self.env, profile, rng, emit)
 
     # -- work in ---------------------------------------------------------------------------
     def appliance_changes(self, count: int) -> None:

@@ -39,7 +39,7 @@ from simulation.core.config import SectionConfig
 from simulation.core.results import Results
 from simulation.core.units import Duration, format_duration
 from simulation.core.views import Plot, Series
-from simulation.primitives.load import LoadProfile, LoadStep, LoadSteps, poisson_process
+from simulation.primitives.load import LoadProfile, LoadStep, LoadSteps, PoissonArrivals
 from simulation.primitives.resilience.admission import (
     COMPLETED,
     AdmissionConfig,
@@ -169,11 +169,7 @@ class CongestiveCollapseLab(Component):
         self._calls = self.level("calls", "1/s")
         self._samples: list[tuple[float, int, int, int, int]] = [(0.0, 0, 0, 0, 0)]
         """(time, requests, successes, calls, server completions) at each window boundary."""
-        self.env.process(
-            poisson_process(
-                self.env, self.profile, self.env.rng(self.scope, "arrivals"), self._arrive
-            )
-        )
+        PoissonArrivals(self.env, self.profile, self.env.rng(self.scope, "arrivals"), self._arrive)
         self.env.process(self._sample())
 
     # -- clients -------------------------------------------------------------------------------

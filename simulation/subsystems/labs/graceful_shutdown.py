@@ -33,6 +33,7 @@ from typing import Any
 
 import simpy
 from pydantic import Field, field_validator, model_validator
+from simpy.events import URGENT
 
 from simulation.core.component import Action, Component, Detector
 from simulation.core.config import SectionConfig
@@ -53,7 +54,7 @@ from simulation.primitives.connections import (
     TargetGroup,
 )
 from simulation.primitives.connections.theory import idle_race_probability, idle_race_safe
-from simulation.primitives.load import LoadProfile, LoadSteps, poisson_process, steps
+from simulation.primitives.load import LoadProfile, LoadSteps, PoissonArrivals, steps
 from simulation.primitives.resilience.retry import RetryConfig
 from simulation.primitives.servers.service import ServiceTimeConfig
 
@@ -239,17 +240,19 @@ class StrategyRun(Component):
         draw = config.work.build()
         for i, pool in enumerate(self.pools):
             rng = stream(self.env.seed, f"{lab.scope}.load", f"client{i}")
-            self.env.process(
-                poisson_process(self.env, profile, rng, self._emitter(pool, rng, draw))
-            )
+            PoissonArrivals(self.env, profile, rng, self._emitter(pool, rng, draw))
         self.env.process(self._rolling())
 
     def _emitter(self, pool: ClientPool, rng: Any, draw: Any) -> Any:
-        env, share, request = self.env, self.config.idempotent_share, pool.request
+        call_in, share, submit = self.env.call_in, self.config.idempotent_share, pool.submit
+
+        def start(call: Any) -> None:
+            submit(HOST, *call.value)
 
         def emit() -> None:
             idempotent = rng.random() < share
-            env.process(request(HOST, idempotent, draw(None, None, rng)))
+            # the request starts where a process doing it would have (its Initialize event)
+            call_in(0.0, start, (idempotent, draw(None, None, rng)), URGENT)
 
         return emit
 

@@ -30,7 +30,7 @@ from simulation.core.config import SectionConfig
 from simulation.core.results import Results
 from simulation.core.units import Duration, Size
 from simulation.core.views import Plot, Series
-from simulation.primitives.load import LoadProfile, LoadSteps, poisson_process, steps
+from simulation.primitives.load import LoadProfile, LoadSteps, PoissonArrivals, steps
 from simulation.primitives.memory import (
     GIB,
     MIB,
@@ -268,11 +268,7 @@ class MemoryPressureLab(Component):
         self.profile = LoadProfile(config.load)
         self.arrivals = 0
         self.env.process(self._trace())
-        self.env.process(
-            poisson_process(
-                self.env, self.profile, self.env.rng(self.scope, "arrivals"), self._arrive
-            )
-        )
+        PoissonArrivals(self.env, self.profile, self.env.rng(self.scope, "arrivals"), self._arrive)
 
     def _trace(self) -> Generator[simpy.Event, Any, None]:
         interval = self.config.trace_interval

@@ -13,7 +13,7 @@ import bisect
 from typing import Any
 
 from simulation.core.component import Component
-from simulation.primitives.load import LoadProfile, poisson_process
+from simulation.primitives.load import LoadProfile, PoissonArrivals
 from simulation.subsystems.instances import Instance, InstanceFeed
 
 from .config import LauncherConfig
@@ -41,7 +41,7 @@ class ScriptedLauncher(Component):
         self.delays = self.tally("propagation_delay", "s")
         profile = LoadProfile(config.rate)
         arrivals = self.env.rng(self.scope, "arrivals")
-        self.env.process(poisson_process(self.env, profile, arrivals, self._launch))
+        PoissonArrivals(self.env, profile, arrivals, self._launch)
 
     def mean_delay(self, t: float) -> float:
         """The scripted mean propagation delay of an instance launched at `t` (linear)."""
