@@ -86,21 +86,11 @@ class SimEnv(simpy.Environment):
         self.recorder = Recorder(self)
         self._streams: dict[tuple[str, str], random.Random] = {}
 
-    def call_in(
-        self,
-        delay: float,
-        callback: Callable[[Call], None],
-        value: Any = None,
-        priority: int = NORMAL,
-    ) -> Call:
-        """Run `callback(call)` `delay` seconds from now: `env.timeout(delay, value)` with the
-        callback appended (same place in the order of events), at a fraction of the cost. More
-        callbacks may be appended to `call.callbacks` until it fires."""
-        if delay < 0:
-            raise ValueError(f"Negative delay {delay}")
-        call = Call(callback, value)
-        heappush(self._queue, (self._now + delay, priority, next(self._eid), call))
-        return call
+    call_in = call_in
+    """`env.call_in(delay, callback, value=None, priority=NORMAL)`: run `callback(call)` `delay`
+    seconds from now: `env.timeout(delay, value)` with the callback appended (same place in the
+    order of events), at a fraction of the cost. More callbacks may be appended to
+    `call.callbacks` until it fires. (The module's `call_in`, bound: one body for both.)"""
 
     def step(self) -> None:
         """Process the next event: simpy's `step`, with `now` set before the callbacks run."""
