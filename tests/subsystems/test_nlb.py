@@ -130,6 +130,43 @@ def test_every_target_in_or_out_of_service_asks_one_network_change_per_node():
     assert nlb.feed.unserved_network_changes == 0
 
 
+def test_with_failover_off_verdicts_move_no_target_and_switching_moves_the_ones_out():
+    """Failover off puts every target taken out back in service (a network change per node
+    each) and verdicts then move nothing; failover on again takes out the targets whose
+    verdict is not healthy. Flapping goes on underneath: only the nodes stop following it."""
+    cfg = small(
+        load_balancers=[dict(name="api", count=2, targets_per_az=8, demand="900/s")],
+        launcher=launcher("3 min", rate="1/min"),
+    )
+    env, nlb = make(cfg)
+    asked: list[tuple[float, int]] = []
+    nlb.feed.serve_network_changes(lambda n: asked.append((env.now, n)))
+    seen = record_transitions(nlb)
+    out_at_switch: list[int] = []
+
+    def switch(enabled: bool) -> None:
+        targets = [t for t in nlb.targets.values() if t.active]
+        if enabled:
+            out_at_switch.append(sum(t.state != HEALTHY for t in targets))
+        else:
+            out_at_switch.append(sum(not t.in_service for t in targets))
+        nlb.set_failover(enabled)
+
+    env.call_in(1800.0, lambda _c: switch(False))
+    env.call_in(2700.0, lambda _c: switch(True))
+    env.run(3600.0)
+    before = [t for t in seen if t[0] < 1800.0 and t[1].instance is not None]
+    during = [t for t in seen if 1800.0 < t[0] < 2700.0 and t[1].instance is not None]
+    assert out_at_switch[0] > 0 and out_at_switch[1] > 0
+    assert len([t for t in during if HEALTHY in (t[2], t[3])]) >= 10  # flapping goes on
+    assert [n for (t, n) in asked if t == 1800.0] == [3] * out_at_switch[0]
+    assert not [t for (t, _n) in asked if 1800.0 < t < 2700.0]  # verdicts move nothing
+    assert [n for (t, n) in asked if t == 2700.0] == [3] * out_at_switch[1]
+    service = [t for t in before if HEALTHY in (t[2], t[3])]
+    assert [n for (t, n) in asked if t < 1800.0] == [3] * len(service)
+    assert all(t.in_service for t in nlb.targets.values() if t.state == HEALTHY)
+
+
 def test_network_changes_nobody_serves_are_counted():
     feed = InstanceFeed()
     feed.request_network_changes(3)

@@ -230,7 +230,7 @@ class Nlb(Component):
         self.failover_enabled = enabled
         self.event("failover_" + ("enabled" if enabled else "disabled"))
         for lb in self.balancers:
-            lb.apply_dns()
+            lb.failover_switched()
 
     # -- sampled series --------------------------------------------------------------------------
     def _sampler(self) -> Generator[Any, Any, None]:

@@ -218,6 +218,7 @@ class LoadBalancer(Component):
         nlb = self.nlb
         state = HEALTHY if not launched or nlb.config.targets.new_targets_in_service else INITIAL
         target = Subject(self, instance.az, instance, state, launched)
+        target.in_service = state == HEALTHY or not nlb.failover_enabled
         zone = self.zones[instance.az]
         was = self.zone_healthy(zone)
         zone.targets.append(target)
@@ -274,13 +275,30 @@ class LoadBalancer(Component):
                 zone.healthy += 1
             elif old == HEALTHY:
                 zone.healthy -= 1
-            if (new == HEALTHY or old == HEALTHY) and self.nlb.reconfigure_nodes:
-                self.nlb.node_changes(len(self.zones))
+            self._forwarding(subject, new == HEALTHY or not self.nlb.failover_enabled)
             if new == UNHEALTHY:
                 self.nlb.unhealthy_targets.add(1)
             elif old == UNHEALTHY:
                 self.nlb.unhealthy_targets.add(-1)
         self._health_changed(zone)
+
+    def _forwarding(self, target: Subject, in_service: bool) -> None:
+        """Put a target in or take it out of the nodes' forwarding state: with
+        `verdicts_reconfigure_nodes`, one network change per node of the NLB."""
+        if target.in_service == in_service:
+            return
+        target.in_service = in_service
+        if self.nlb.reconfigure_nodes:
+            self.nlb.node_changes(len(self.zones))
+
+    def failover_switched(self) -> None:
+        """Automatic failover turned off (every registered target back in service) or on
+        (targets whose verdict is not healthy out again); then the AZs' DNS."""
+        enabled = self.nlb.failover_enabled
+        for zone in self.zones.values():
+            for target in zone.targets:
+                self._forwarding(target, target.state == HEALTHY or not enabled)
+        self.apply_dns()
 
     def _health_changed(self, zone: AzGroup) -> None:
         if self.nlb.failover_enabled:

@@ -48,7 +48,7 @@ INITIAL, HEALTHY, UNHEALTHY = 0, 1, 2
 class Subject:
     """Something checked: an NLB node (always answers) or a target (answers once reachable)."""
 
-    __slots__ = ("active", "az", "instance", "launched", "lb", "state", "streak")
+    __slots__ = ("active", "az", "in_service", "instance", "launched", "lb", "state", "streak")
 
     def __init__(
         self,
@@ -69,6 +69,9 @@ class Subject:
         """False once deregistered: its timer stops and results are ignored."""
         self.launched = launched
         """A target launched during the run (not one of the fleet at the start)."""
+        self.in_service = state == HEALTHY
+        """A target in its NLB's nodes' forwarding state (verdicts move it while automatic
+        failover is on; with failover off every registered target stays in)."""
 
     def answers(self) -> bool:
         """Whether a check reaching it now gets an answer."""

@@ -149,8 +149,9 @@ class FailoverConfig(SectionConfig):
 
     enabled: bool = Field(
         True,
-        description="Health verdicts take AZ nodes out of DNS. Operators switch it with "
-        "`nlb_failover_disable` / `nlb_failover_enable`.",
+        description="Health verdicts take targets out of their nodes' forwarding state and AZ "
+        "nodes out of DNS. Off, verdicts move nothing and every target is in service. Operators "
+        "switch it with `nlb_failover_disable` / `nlb_failover_enable`.",
     )
     dns_min_healthy_targets: int = Field(
         1,
@@ -293,7 +294,8 @@ class TargetsConfig(SectionConfig):
     )
     verdicts_reconfigure_nodes: bool = Field(
         True,
-        description="A target taken out of service or put back by its health checks changes "
+        description="A target taken out of service or put back (by its health checks, or by "
+        "automatic failover switched off or on) changes "
         "the forwarding state of every node of its NLB (one per AZ; the nodes are network "
         "appliances): one network change per node, propagated by EC2's Network Manager when "
         "the scenario has EC2 (without EC2 the changes are only counted). Registrations are "
