@@ -48,6 +48,9 @@ class Call:
         self.value = value
 
 
+_new = object.__new__
+
+
 def call_in(
     env: simpy.Environment,
     delay: float,
@@ -59,7 +62,9 @@ def call_in(
     a None callback schedules an event with nothing to do."""
     if delay < 0:
         raise ValueError(f"Negative delay {delay}")
-    call = Call(callback, value)
+    call = _new(Call)  # Call(callback, value) without the __init__ frame (2.6 M a reference run)
+    call.callbacks = [] if callback is None else [callback]
+    call.value = value
     heappush(env._queue, (env._now + delay, priority, next(env._eid), call))
     return call
 

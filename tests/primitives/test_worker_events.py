@@ -230,7 +230,10 @@ def _trace(cls: Any, seed: int, wakeup_cost: float) -> tuple[Any, ...]:
     counters = [
         (w.served, w.wakeups, w.idle_wakeups, round(w.busy_time(), 9), w.sleeping) for w in workers
     ]
-    return tuple(settled), tuple(counters), queue.counts(), next(env._eid)
+    level = queue._level
+    assert level is not None
+    series = (tuple(level.times), tuple(level.values))  # the queue depth, as recorded
+    return tuple(settled), tuple(counters), queue.counts(), next(env._eid), series
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -310,10 +310,18 @@ class WorkQueue:
         self.completed += 1
         if self.env.now > item.deadline:
             self.wasted += 1
-            self._settle(item, LATE)
-            return LATE
-        self._settle(item, COMPLETED)
-        return COMPLETED
+            outcome = LATE
+        else:
+            outcome = COMPLETED
+        item.outcome = outcome  # _settle, inlined (once per served item)
+        ev = item._event
+        if ev is not None:
+            item._event = None
+            ev.succeed(outcome)
+        cb = item.callback
+        if cb is not None:
+            cb(item)
+        return outcome
 
     def abort(self, item: WorkItem) -> None:
         """An item in service is dropped (its worker restarted): settled as cleared."""

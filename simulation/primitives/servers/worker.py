@@ -188,7 +188,11 @@ class Worker(Component):
                 down, self._down = self._down, 0.0
                 self.env.call_in(down, self._after_down)
                 break
-            self._begin_serving()
+            if self._waiting is not None:  # _begin_serving, inlined (once per iteration)
+                self._n = len(self._waiting) if self._pending is not None else -1
+                self._serve(False)
+            else:
+                self._accept_phase(False)
             if not self._again:
                 break
         self._looping = False
@@ -233,6 +237,12 @@ class Worker(Component):
             queue.finish(item)  # type: ignore[union-attr]
             if self._down > 0.0:
                 break
+        if self._pending is None and not waiting and self._down <= 0.0:
+            # Nothing to accept, nothing waiting, not going down: the iteration `_end` would
+            # start finds nothing and sleeps, so sleep now (the same state, ~6 calls fewer).
+            self._sleeping = True
+            queue.waiters.append(self)  # type: ignore[union-attr]  (queue.add_waiter)
+            return
         self._accept_phase(worked)
 
     def _served(self, _ev: Any) -> None:
@@ -315,7 +325,9 @@ class Worker(Component):
             self._busy_since = env.now
             env.call_in(cost, self._woke)
             return
-        self._after_wake()
+        if not self._waiting and not self._pending:  # _after_wake, inlined
+            self.idle_wakeups += 1
+        self._iterate()
 
     def _woke(self, _ev: Any) -> None:
         self._busy_since = None
