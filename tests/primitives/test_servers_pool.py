@@ -56,6 +56,14 @@ def test_service_time_distributions_have_their_mean_and_cv(
     assert got_cv == pytest.approx(expected_cv, rel=0.08, abs=1e-9)
 
 
+def test_exponential_service_draws_what_expovariate_draws() -> None:
+    """The sampler inlines `rng.expovariate(rate)`: the same numbers from the same stream."""
+    draw = ServiceTimeConfig(distribution="exponential", mean="20 ms").build()
+    a, b = random.Random(7), random.Random(7)
+    got = [draw(None, None, a) for _ in range(10_000)]  # type: ignore[arg-type]
+    assert got == [b.expovariate(50.0) for _ in range(10_000)]
+
+
 def test_uniform_service_never_goes_negative() -> None:
     draw = ServiceTimeConfig(distribution="uniform", mean="1 s", cv=0.577).build()
     rng = random.Random(1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from math import log as _log
 from typing import Any, Literal, Protocol
 
 from pydantic import Field, model_validator
@@ -73,7 +74,8 @@ class ServiceTimeConfig(SectionConfig):
             return lambda _server, _payload, _rng: mean
         if self.distribution == "exponential":
             rate = 1.0 / mean
-            return lambda _server, _payload, rng: rng.expovariate(rate)
+            # rng.expovariate(rate)'s own expression (CPython's random.py), without its frame
+            return lambda _server, _payload, rng: -_log(1.0 - rng.random()) / rate
         if self.distribution == "lognormal":
             if self.cv == 0.0:
                 return lambda _server, _payload, _rng: mean

@@ -81,19 +81,19 @@ class DeadlineWatch:
 
     def _run(self, _call: Any) -> None:
         env, entries = self.env, self.entries
-        while True:
-            while entries and entries[0][0].item is not entries[0][1]:
-                entries.popleft()  # settled before its deadline
-            if not entries:
-                self._sleeping = True
-                return
+        popleft = entries.popleft
+        while entries:
             op, item = entries[0]
+            if op.item is not item:
+                popleft()  # settled before its deadline
+                continue
             wait = item.deadline - env.now
             if wait > 0.0:
                 env.call_in(wait, self._run)
                 return
-            entries.popleft()
+            popleft()
             self.on_timeout(op, item)
+        self._sleeping = True
 
 
 class DwfmHost(Component):
