@@ -46,18 +46,18 @@ class Level:
 
     def set(self, value: float) -> None:
         """Record the value from now on; repeated values and same-instant updates are folded."""
-        t = self.clock.now
         values = self.values
-        if values:
-            if values[-1] == value:
-                return
-            if self.times[-1] == t:
-                values[-1] = value
-                if len(values) > 1 and values[-2] == value:
-                    values.pop()
-                    self.times.pop()
-                return
-        self.times.append(t)
+        if values and values[-1] == value:
+            return  # (before reading the clock: a repeated value is the cheap case)
+        t = self.clock.now
+        times = self.times
+        if values and times[-1] == t:
+            values[-1] = value
+            if len(values) > 1 and values[-2] == value:
+                values.pop()
+                times.pop()
+            return
+        times.append(t)
         values.append(value)
 
     def add(self, delta: float) -> None:

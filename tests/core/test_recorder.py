@@ -39,6 +39,38 @@ def test_same_instant_updates_keep_the_last_value():
     assert (lvl.times, lvl.values) == ([0, 5], [0, 3])
 
 
+def _folded_reference(changes: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """Level.set as it was first written (clock read first), the oracle for the current one."""
+    times: list[float] = [0.0]
+    values: list[float] = [0.0]
+    t = 0.0
+    for dt, v in changes:
+        t += dt
+        if values[-1] == v:
+            continue
+        if times[-1] == t:
+            values[-1] = v
+            if len(values) > 1 and values[-2] == v:
+                values.pop()
+                times.pop()
+            continue
+        times.append(t)
+        values.append(v)
+    return times, values
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.0, 0.0, 1.0, 2.5]), st.sampled_from([0.0, 1.0, 2.0])),
+        max_size=40,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_level_set_folds_as_before(changes: list[tuple[float, float]]) -> None:
+    _, lvl = run_levels(changes)
+    assert (lvl.times, lvl.values) == _folded_reference(changes)
+
+
 def test_tally_is_per_sample():
     env = SimEnv(START)
     t = env.recorder.tally("s", "latency")

@@ -251,8 +251,9 @@ class WorkQueue:
             self._settle(item, REJECTED)
             return False
         items.append(item)
-        if self._level is not None:
-            self._level.set(len(items))
+        level = self._level
+        if level is not None:
+            level.set(len(items))
         if waiters:
             self._handoffs += 1
             waiters.popleft().wake(self)
@@ -281,8 +282,8 @@ class WorkQueue:
         if self._handoffs:
             self._handoffs -= 1
         now = self.env.now
-        take = items.pop if self._lifo else items.popleft
-        item = take()
+        lifo = self._lifo
+        item = items.pop() if lifo else items.popleft()
         if self.drop_expired:
             while now > item.deadline:
                 self.expired += 1
@@ -292,9 +293,10 @@ class WorkQueue:
                         self._level.set(0)
                     self._handoffs = 0
                     return None
-                item = take()
-        if self._level is not None:
-            self._level.set(len(items))
+                item = items.pop() if lifo else items.popleft()
+        level = self._level
+        if level is not None:
+            level.set(len(items))
         self.in_service += 1
         self.started += 1
         item.started = now
