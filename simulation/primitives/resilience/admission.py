@@ -315,14 +315,7 @@ class WorkQueue:
             outcome = LATE
         else:
             outcome = COMPLETED
-        item.outcome = outcome  # _settle, inlined (once per served item)
-        ev = item._event
-        if ev is not None:
-            item._event = None
-            ev.succeed(outcome)
-        cb = item.callback
-        if cb is not None:
-            cb(item)
+        self._settle(item, outcome)
         return outcome
 
     def abort(self, item: WorkItem) -> None:
