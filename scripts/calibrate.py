@@ -44,6 +44,7 @@ CHANGES: dict[str, list[str]] = {
         "operators.dwfm_throttle.params.state_changes=false",
     ],
     "nlb attach_share 0.3": ["nlb.targets.attach_share=0.3"],
+    "failover off keeps verdicts": ["nlb.failover.off_returns_targets=false"],
     "failover disable 07:00": ["operators.nlb_failover_disabled.at=2025-10-20T07:00:00-07:00"],
     "relax factor 1.15": ["operators.ec2_throttles_relaxing.params.factor=1.15"],
     "relax from 10:23": ["operators.ec2_throttles_relaxing.at=2025-10-20T10:23:00-07:00"],

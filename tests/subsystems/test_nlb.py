@@ -167,6 +167,28 @@ def test_with_failover_off_verdicts_move_no_target_and_switching_moves_the_ones_
     assert all(t.in_service for t in nlb.targets.values() if t.state == HEALTHY)
 
 
+def test_failover_off_can_leave_targets_to_their_verdicts():
+    """`failover.off_returns_targets: false`: switching failover off only stops the AZs' DNS
+    failover; targets keep going out and back in with their verdicts, each a network change
+    per node, and the switch itself moves none."""
+    cfg = small(
+        load_balancers=[dict(name="api", count=2, targets_per_az=8, demand="900/s")],
+        launcher=launcher("3 min", rate="1/min"),
+        failover=dict(off_returns_targets=False),
+    )
+    env, nlb = make(cfg)
+    asked: list[tuple[float, int]] = []
+    nlb.feed.serve_network_changes(lambda n: asked.append((env.now, n)))
+    seen = record_transitions(nlb)
+    env.call_in(1800.0, lambda _c: nlb.set_failover(False))
+    env.run(3600.0)
+    assert not nlb.failover_enabled
+    assert not [t for (t, _n) in asked if t == 1800.0]
+    service = [t for t in seen if t[1].instance is not None and HEALTHY in (t[2], t[3])]
+    assert len([t for t in service if t[0] > 1800.0]) >= 10
+    assert asked == [(t[0], 3) for t in service]
+
+
 def test_network_changes_nobody_serves_are_counted():
     feed = InstanceFeed()
     feed.request_network_changes(3)

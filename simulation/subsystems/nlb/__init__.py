@@ -62,6 +62,7 @@ class Nlb(Component):
         super().__init__(parent, "nlb")
         self.config = config
         self.failover_enabled = config.failover.enabled
+        self._off_returns_targets = config.failover.off_returns_targets
         self.az_index = {az: i for i, az in enumerate(config.azs)}
         self._origin = config.dns.zone.rstrip(".")
         self._initial_id = 0
@@ -223,6 +224,11 @@ class Nlb(Component):
                 doc="Resume automatic failover: verdicts take targets and AZs out again.",
             ),
         ]
+
+    @property
+    def verdicts_move_targets(self) -> bool:
+        """Whether health verdicts take targets out of (and put them back in) service now."""
+        return self.failover_enabled or not self._off_returns_targets
 
     def set_failover(self, enabled: bool) -> None:
         if enabled == self.failover_enabled:

@@ -218,7 +218,7 @@ class LoadBalancer(Component):
         nlb = self.nlb
         state = HEALTHY if not launched or nlb.config.targets.new_targets_in_service else INITIAL
         target = Subject(self, instance.az, instance, state, launched)
-        target.in_service = state == HEALTHY or not nlb.failover_enabled
+        target.in_service = state == HEALTHY or not nlb.verdicts_move_targets
         zone = self.zones[instance.az]
         was = self.zone_healthy(zone)
         zone.targets.append(target)
@@ -275,7 +275,7 @@ class LoadBalancer(Component):
                 zone.healthy += 1
             elif old == HEALTHY:
                 zone.healthy -= 1
-            self._forwarding(subject, new == HEALTHY or not self.nlb.failover_enabled)
+            self._forwarding(subject, new == HEALTHY or not self.nlb.verdicts_move_targets)
             if new == UNHEALTHY:
                 self.nlb.unhealthy_targets.add(1)
             elif old == UNHEALTHY:
@@ -292,12 +292,13 @@ class LoadBalancer(Component):
             self.nlb.node_changes(len(self.zones))
 
     def failover_switched(self) -> None:
-        """Automatic failover turned off (every registered target back in service) or on
-        (targets whose verdict is not healthy out again); then the AZs' DNS."""
-        enabled = self.nlb.failover_enabled
+        """Automatic failover turned off (every registered target back in service, unless
+        `failover.off_returns_targets` is false) or on (targets whose verdict is not healthy
+        out again); then the AZs' DNS."""
+        follow = self.nlb.verdicts_move_targets
         for zone in self.zones.values():
             for target in zone.targets:
-                self._forwarding(target, target.state == HEALTHY or not enabled)
+                self._forwarding(target, target.state == HEALTHY or not follow)
         self.apply_dns()
 
     def _health_changed(self, zone: AzGroup) -> None:

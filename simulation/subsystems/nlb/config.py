@@ -150,8 +150,16 @@ class FailoverConfig(SectionConfig):
     enabled: bool = Field(
         True,
         description="Health verdicts take targets out of their nodes' forwarding state and AZ "
-        "nodes out of DNS. Off, verdicts move nothing and every target is in service. Operators "
-        "switch it with `nlb_failover_disable` / `nlb_failover_enable`.",
+        "nodes out of DNS. Off, no AZ leaves DNS and (with `off_returns_targets`) verdicts take "
+        "no target out. Operators switch it with `nlb_failover_disable` / `nlb_failover_enable`.",
+    )
+    off_returns_targets: bool = Field(
+        True,
+        description="With automatic failover off every registered target is in service: those "
+        "taken out go back and verdicts take none out (the published account of 09:36: 'all "
+        "available healthy NLB nodes and backend targets' back in service). false: only the "
+        "AZs' DNS failover stops; targets keep going out and back in with their verdicts (and, "
+        "with `targets.verdicts_reconfigure_nodes`, keep loading Network Manager).",
     )
     dns_min_healthy_targets: int = Field(
         1,
