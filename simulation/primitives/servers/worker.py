@@ -188,11 +188,7 @@ class Worker(Component):
                 down, self._down = self._down, 0.0
                 self.env.call_in(down, self._after_down)
                 break
-            if self._waiting is not None:  # _begin_serving, inlined (once per iteration)
-                self._n = len(self._waiting) if self._pending is not None else -1
-                self._serve(False)
-            else:
-                self._accept_phase(False)
+            self._begin_serving()
             if not self._again:
                 break
         self._looping = False
@@ -241,7 +237,7 @@ class Worker(Component):
             # Nothing to accept, nothing waiting, not going down: the iteration `_end` would
             # start finds nothing and sleeps, so sleep now (the same state, ~6 calls fewer).
             self._sleeping = True
-            queue.waiters.append(self)  # type: ignore[union-attr]  (queue.add_waiter)
+            queue.add_waiter(self)  # type: ignore[union-attr]
             return
         self._accept_phase(worked)
 
@@ -325,9 +321,7 @@ class Worker(Component):
             self._busy_since = env.now
             env.call_in(cost, self._woke)
             return
-        if not self._waiting and not self._pending:  # _after_wake, inlined
-            self.idle_wakeups += 1
-        self._iterate()
+        self._after_wake()
 
     def _woke(self, _ev: Any) -> None:
         self._busy_since = None
