@@ -71,7 +71,8 @@ class Subject:
         """A target launched during the run (not one of the fleet at the start)."""
         self.in_service = state == HEALTHY
         """A target in its NLB's nodes' forwarding state (verdicts move it while automatic
-        failover is on; with failover off every registered target stays in)."""
+        failover is on; with failover off every registered target stays in, unless
+        `failover.off_returns_targets` is false). Set at registration by the balancer."""
 
     def answers(self) -> bool:
         """Whether a check reaching it now gets an answer."""
