@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 Callback = Callable[["Instance"], None]
 NetworkChanges = Callable[[int], None]
+Replacement = Callable[["Instance", object], bool]
 
 
 @dataclass(slots=True, eq=False)
@@ -32,6 +33,9 @@ class Instance:
     """When the Network Manager's configuration reached it (None: not yet: unreachable)."""
     terminated_at: float | None = None
     preexisting: bool = False
+    group: object = None
+    """The target group an Auto Scaling group launched it into, as a replacement (None: a
+    customer's launch)."""
     """Running before the run started (the steady state): consumers that model their own
     initial state (the NLBs' initial targets) do not take it as a new launch."""
 
@@ -53,6 +57,7 @@ class InstanceFeed:
         self._on_terminate: list[Callback] = []
         self._network_changes: NetworkChanges | None = None
         self.unserved_network_changes = 0
+        self._replace: Replacement | None = None
         """Changes requested while no publisher served them (a feed without EC2)."""
 
     def subscribe(
@@ -94,3 +99,13 @@ class InstanceFeed:
             self.unserved_network_changes += count
         else:
             self._network_changes(count)
+
+    def serve_replacements(self, handler: Replacement) -> None:
+        """The publisher terminates and replaces instances with `handler(instance, group)`."""
+        self._replace = handler
+
+    def request_replacement(self, instance: Instance, group: object) -> bool:
+        """Terminate `instance` and launch one for `group` (an Auto Scaling group replacing an
+        unhealthy instance). False when nobody serves it or the instance is not the
+        publisher's."""
+        return self._replace is not None and self._replace(instance, group)

@@ -328,3 +328,42 @@ def test_relaxing_the_launch_throttle_relaxes_the_dwfm_intake_with_it():
     la.set_throttle(ThrottleParams(rate=None))  # lifted by hand: the relaxation ends
     d.scale_intake(None)
     assert d.intake.bucket is None
+
+
+def test_a_replacement_terminates_the_instance_once_and_launches_one_for_the_group():
+    """An Auto Scaling group's replacement (asked on the feed): the instance is terminated now
+    (its lifetime's end later changes nothing), and a launch request made for the group, whose
+    instance carries the group; an instance EC2 does not know, or one already ending, is not
+    replaced."""
+    at = 1800.0
+    ended: list[int] = []
+    asked: list[bool] = []
+    chosen: list[Instance] = []
+    running: dict[int, Instance] = {}
+
+    def wire(ec2) -> None:
+        feed = ec2.instance_feed
+        feed.subscribe(lambda i: running.__setitem__(i.id, i), None, lambda i: ended.append(i.id))
+
+        def replace(_e) -> None:
+            victim = next(i for i in running.values() if i.running and not i.preexisting)
+            chosen.append(victim)
+            asked.append(feed.request_replacement(victim, "group-a"))
+            asked.append(feed.request_replacement(victim, "group-a"))
+            asked.append(feed.request_replacement(Instance(-7, "az1", 0.0), "group-a"))
+
+        ec2.env.timeout(at).callbacks.append(replace)
+
+    r = region(
+        2 * H,
+        before=wire,
+        launches={"load": [{"at": "0 s", "rate": "0.5/s"}], "lifetime": "20 min"},
+    )
+    victim = chosen[0]
+    assert asked == [True, False, False]
+    assert victim.terminated_at == at and ended.count(victim.id) == 1
+    mine = [i for i in running.values() if i.group == "group-a"]
+    assert len(mine) == 1 and mine[0].launched_at >= at
+    c = r.ec2.launches.counts
+    assert c["replacements"] == 1
+    assert all(i.group is None for i in running.values() if i is not mine[0])

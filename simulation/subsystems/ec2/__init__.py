@@ -66,6 +66,7 @@ class Ec2(Component):
             self.dwfm.scale_intake,
         )
         self.instance_feed.serve_network_changes(self.network_manager.appliance_changes)
+        self.instance_feed.serve_replacements(self.launches.replace)
 
     # -- wiring between the parts ------------------------------------------------------------
     def _propagate(self, placed: Placed, kind: str) -> None:

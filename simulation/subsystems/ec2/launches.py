@@ -69,20 +69,23 @@ REASONS = (THROTTLED, NO_CAPACITY, TIMEOUT, FAILED)
 class Placed:
     """A launched instance with where it runs and when its request was first made."""
 
-    __slots__ = ("batch", "instance", "requested_at")
+    __slots__ = ("batch", "ending", "instance", "requested_at")
 
     def __init__(self, instance: Instance, batch: Batch, requested_at: float) -> None:
         self.instance = instance
         self.batch = batch
         self.requested_at = requested_at
+        self.ending = False
+        """Its termination has begun (lifetime over, or replaced)."""
 
 
 class _Request:
-    __slots__ = ("backoff", "first", "item")
+    __slots__ = ("backoff", "first", "group", "item")
 
-    def __init__(self, first: float, backoff: Backoff) -> None:
+    def __init__(self, first: float, backoff: Backoff, group: object = None) -> None:
         self.first = first
         self.backoff = backoff
+        self.group = group
         self.item: WorkItem | None = None
         """The state change the call is waiting for (None between calls)."""
 
@@ -158,7 +161,7 @@ class Launches(Component):
         if config.throttle is not None:
             self.throttle = config.throttle.build(self.env)
         self._life_rate = 1.0 / config.lifetime
-        self._ends = TimerHeap(self.env, self._terminate)
+        self._ends = TimerHeap(self.env, self._lifetime_over)
         """Lifetimes end from one heap, not one pending event per instance."""
         self._seq = 0
         self._next_id = 0
@@ -174,12 +177,15 @@ class Launches(Component):
             "terminated": 0,
             "terminations_held": 0,
             "initial": 0,
+            "replacements": 0,
             "ready": 0,
         }
         self.ready_latency_sum = 0.0
         self._win = dict.fromkeys(("calls", OK, *REASONS, "ready"), 0)
         self._win_latency = 0.0
         self._unready: deque[Placed] = deque()
+        self._placed: dict[Instance, Placed] = {}
+        self._asg_retry = config.retry.model_copy(update={"max_attempts": None})
         self.error_rate = 0.0
         self._relax_gen = 0
         self._ok = self.level("ok", "1/s")
@@ -204,6 +210,7 @@ class Launches(Component):
         if take:
             self.fleet.take_slot(batch)
         placed = Placed(inst, batch, requested_at)
+        self._placed[inst] = placed
         life = self.rng.expovariate(self._life_rate)
         self._seq += 1
         self._ends.push(self.env.now + life, self._seq, placed)  # ties: placement order
@@ -221,12 +228,31 @@ class Launches(Component):
             self.feed.launched(placed.instance)
             self.feed.network_ready(placed.instance, 0.0)
 
+    def _lifetime_over(self, placed: Placed) -> None:
+        if not placed.ending:
+            placed.ending = True
+            self._terminate(placed)
+
+    def replace(self, instance: Instance, group: object) -> bool:
+        """An Auto Scaling group replaces `instance`: terminated now, and a launch request for
+        `group` made (retried until it succeeds, as the group's desired capacity persists)."""
+        placed = self._placed.get(instance)
+        if placed is None or placed.ending:
+            return False
+        placed.ending = True
+        self.counts["replacements"] += 1
+        self._terminate(placed)
+        self.counts["requests"] += 1
+        self._call(_Request(self.env.now, self._asg_retry.backoff(), group))
+        return True
+
     def _terminate(self, placed: Placed) -> None:
         if self.config.terminations_need_lease and not placed.batch.leased:
             placed.batch.terminations.append(placed)  # DWFM cannot make the change now
             self.counts["terminations_held"] += 1
             return
         self.counts["terminated"] += 1
+        self._placed.pop(placed.instance, None)
         self.fleet.free_slot(placed.batch)
         self.feed.terminated(placed.instance, self.env.now)
         self.propagate(placed, "terminate")
@@ -291,6 +317,7 @@ class Launches(Component):
             self.counts[OK] += 1
             self._win[OK] += 1
             placed = self._new_instance(change.batch, request.first, take=False)
+            placed.instance.group = request.group
             self._unready.append(placed)
             self.feed.launched(placed.instance)
             self.propagate(placed, "launch")
