@@ -499,6 +499,17 @@ HEAD = 'title: t\nstart: "2025-10-20T05:00:00-07:00"\nduration: "10 min"\n'
             "x.yaml:5:3: nlb: load_balancers[0].azs: unknown AZ 'az4' (azs: az1, az2, az3)",
         ),
         (
+            "nlb:\n  targets: {replace_unhealthy: true}\n  launcher: {}\n",
+            "x.yaml:5:3: nlb: targets.replace_unhealthy: Auto Scaling replacements are EC2 "
+            "launches; this scenario's targets come from the scripted `launcher` (add an "
+            "`ec2:` section or set it to false)",
+        ),
+        (
+            "nlb:\n  targets: {health_check_grace: -5 s}\n",
+            "x.yaml:5:33: nlb.targets.health_check_grace: expected a non-negative duration, "
+            "got '-5 s'",
+        ),
+        (
             "nlb:\n  clients: {connections: 5}\n",
             "x.yaml:5:26: nlb.clients.connections: expected a rate such as '100/s' or '5/min', "
             "got 5",
@@ -533,3 +544,64 @@ def test_same_seed_same_bytes_another_seed_other_draws(tmp_path, monkeypatch):
     assert other.env.recorder.events != simulate(load_scenario("s.yaml")).env.recorder.events
     summary = json.loads(Path("a", "summary.json").read_text())
     assert summary["milestones"]["nlb_hc_failures_start"] is not None
+
+
+def _replacing(nlb: Nlb) -> list[tuple[float, Instance, Any, Any]]:
+    """Serve replacements on the scripted feed as EC2 would: the instance terminated at once,
+    one launched for the group (its network never ready here). Returns (time, instance, group
+    asked for, NLB the instance was a target of)."""
+    asked: list[tuple[float, Instance, Any, Any]] = []
+    feed = nlb.feed
+
+    def replace(instance: Instance, group: Any) -> bool:
+        now = nlb.env.now
+        asked.append((now, instance, group, nlb.targets[instance].lb))
+        feed.terminated(instance, now)
+        feed.launched(Instance(10_000 + len(asked), instance.az, now, group=group))
+        return True
+
+    feed.serve_replacements(replace)
+    return asked
+
+
+@pytest.mark.parametrize("failover", [True, False])
+def test_auto_scaling_replaces_targets_still_unhealthy_after_the_grace_period(failover: bool):
+    """With `targets.replace_unhealthy` a launched target whose verdict is unhealthy when its
+    grace period ends is replaced (failover on or off: the verdict is what the group reads);
+    the replacement joins the same NLB."""
+    grace = 300.0
+    cfg = small(
+        launcher=launcher("10 min", rate="1/min"),
+        targets=dict(health_check_grace=f"{grace:g} s"),
+        failover=dict(enabled=failover),
+    )
+    env, nlb = make(cfg)
+    nlb.replace_unhealthy = True  # as with EC2 (the option itself refuses a scripted launcher)
+    asked = _replacing(nlb)
+    env.run(1800.0)
+    assert len(asked) >= 10
+    for t, instance, group, lb in asked:
+        assert group is lb
+        assert t == pytest.approx(instance.launched_at + grace)
+        assert instance.terminated_at == t  # the launcher's network landed later
+        assert instance.network_ready_at is None or instance.network_ready_at > t
+        assert instance not in nlb.targets
+    replacements = [(i, s) for i, s in nlb.targets.items() if i.group is not None]
+    assert replacements and all(s.lb is i.group for i, s in replacements)
+    assert nlb.replacements == len(asked)
+
+
+def test_targets_healthy_within_the_grace_period_and_groups_without_the_option_are_left():
+    """Ready at 100 s, healthy again after 5 passes 30 s apart (<= 250 s): within 300 s of
+    grace, nothing is replaced; without the option, nothing either."""
+    quick = small(launcher=launcher("100 s", rate="1/min"))
+    env, nlb = make(quick)
+    nlb.replace_unhealthy = True
+    asked = _replacing(nlb)
+    env.run(1800.0)
+    assert nlb.unhealthy_targets.values and max(nlb.unhealthy_targets.values) > 0  # they flapped
+    assert asked == []
+    env, nlb = make(small(launcher=launcher("10 min", rate="1/min")))
+    asked = _replacing(nlb)
+    env.run(1800.0)
+    assert asked == [] and max(nlb.unhealthy_targets.values) > 0

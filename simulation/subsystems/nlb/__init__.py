@@ -48,7 +48,7 @@ from simulation.primitives.dns import AuthoritativeDns, ZoneState, name, soa_rec
 from simulation.subsystems.instances import Instance, InstanceFeed
 
 from .balancer import LoadBalancer
-from .checker import HealthChecker, Subject
+from .checker import UNHEALTHY, HealthChecker, Subject
 from .config import Config
 from .launcher import ScriptedLauncher
 
@@ -72,6 +72,10 @@ class Nlb(Component):
         self.node_changes_requested = 0
         self.feed: InstanceFeed | None = None
         self.registrations = 0
+        self.replace_unhealthy = config.targets.replace_unhealthy
+        self.replacements = 0
+        self.replacements_network_ready = 0
+        """Replaced targets whose network had propagated (false verdicts of a late checker)."""
         self.skipped_launches = 0
         self.unhealthy_targets = self.level("unhealthy_targets", "targets", initial=0)
         self.azs_out = self.level("azs_out_of_dns", "AZs", initial=0)
@@ -150,6 +154,11 @@ class Nlb(Component):
     def _on_launch(self, instance: Instance) -> None:
         if instance.preexisting:
             return  # running before the run: the NLBs' own initial targets stand for them
+        group = instance.group
+        if isinstance(group, LoadBalancer) and instance.az in group.zones:
+            self.registrations += 1
+            group.register(instance, True, self.rng.random() * self.config.health_check.interval)
+            return
         lbs = self._in_az.get(instance.az)
         share = self.config.targets.attach_share
         if not lbs or (share < 1.0 and self.rng.random() >= share):
@@ -172,6 +181,27 @@ class Nlb(Component):
         target = self.targets.get(instance)
         if target is not None:
             target.lb.deregister(target)
+
+    def unhealthy_verdict(self, target: Subject) -> None:
+        """An Auto Scaling group sees a launched target unhealthy: replace it once its grace
+        period is over (at once, or when it ends if the verdict still stands)."""
+        if not target.launched:
+            return  # the fleet at the start: not EC2's instances one by one
+        wait = target.instance.launched_at + self.config.targets.health_check_grace - self.env.now
+        if wait > 0:
+            self.env.call_in(wait, self._grace_over, target)
+        else:
+            self._replace(target)
+
+    def _grace_over(self, call: Any) -> None:
+        target: Subject = call.value
+        if target.active and target.state == UNHEALTHY:
+            self._replace(target)
+
+    def _replace(self, target: Subject) -> None:
+        if self.feed is not None and self.feed.request_replacement(target.instance, target.lb):
+            self.replacements += 1
+            self.replacements_network_ready += target.instance.network_ready
 
     def node_changes(self, count: int) -> None:
         """A target went out of or back into service: `count` nodes to reconfigure, through
@@ -349,6 +379,8 @@ class Nlb(Component):
             "failovers_deferred": sum(lb.deferred for lb in self.balancers),
             "dns_fail_opens": sum(lb.fail_opens for lb in self.balancers),
             "node_changes": self.node_changes_requested,
+            "replacements": self.replacements,
+            "replacements_network_ready": self.replacements_network_ready,
         }
         ok = sum(lb.sampled_ok for lb in self.balancers)
         failed = sum(lb.sampled_failed for lb in self.balancers)

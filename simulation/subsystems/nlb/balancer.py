@@ -278,6 +278,8 @@ class LoadBalancer(Component):
             self._forwarding(subject, new == HEALTHY or not self.nlb.verdicts_move_targets)
             if new == UNHEALTHY:
                 self.nlb.unhealthy_targets.add(1)
+                if self.nlb.replace_unhealthy:
+                    self.nlb.unhealthy_verdict(subject)
             elif old == UNHEALTHY:
                 self.nlb.unhealthy_targets.add(-1)
         self._health_changed(zone)

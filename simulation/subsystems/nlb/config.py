@@ -309,6 +309,20 @@ class TargetsConfig(SectionConfig):
         "the scenario has EC2 (without EC2 the changes are only counted). Registrations are "
         "not counted: they are part of the instance's own launch or termination propagation.",
     )
+    replace_unhealthy: bool = Field(
+        False,
+        description="The groups are Auto Scaling groups with ELB health checks: a launched "
+        "target whose verdict is unhealthy once `health_check_grace` has passed since its "
+        "launch is terminated and a replacement launched for its NLB (through EC2's launch "
+        "API: throttled, retried until it succeeds). The verdict counts whether or not "
+        "automatic failover is on. Needs EC2 (not the scripted `launcher`).",
+    )
+    health_check_grace: Duration = Field(
+        "300 s",
+        ge=0.0,
+        description="Auto Scaling's health-check grace period: a target's verdicts are not "
+        "acted on before this long after its launch (the console's default, 300 s).",
+    )
 
 
 class Config(SectionConfig):
@@ -365,6 +379,12 @@ class Config(SectionConfig):
                     raise ValueError(
                         f"load_balancers[{i}].azs: unknown AZ {az!r} (azs: {', '.join(azs)})"
                     )
+        if self.launcher is not None and self.targets.replace_unhealthy:
+            raise ValueError(
+                "targets.replace_unhealthy: Auto Scaling replacements are EC2 launches; this "
+                "scenario's targets come from the scripted `launcher` (add an `ec2:` section "
+                "or set it to false)"
+            )
         if self.launcher is not None and self.launcher.az_weights is not None:
             for az, w in self.launcher.az_weights.items():
                 if az not in azs:
