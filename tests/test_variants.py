@@ -80,3 +80,13 @@ def test_nlb_velocity_control_cuts_connection_error_minutes():
     # early (02:35) flapping wave, which velocity control used to cut as well. The claim is a
     # substantial cut; a model where velocity control saves less than 40% fails here.
     assert minutes["variant"] < 0.6 * minutes["base"]
+
+
+def test_asg_replacement_with_a_short_grace_keeps_the_checker_and_network_manager_out_of_it():
+    """Measured over seeds 1-20 (docs/nlb.md): with a 300 s grace no Network Manager backlog
+    forms in any seed where the race fires, and the NLB wave is over long before 09:36."""
+    c = compare("asg-replace-unhealthy.yaml", *horizon(510))
+    start = c["milestones"]["nm_backlog_start"]
+    assert start["base"] is not None and start["variant"] is None
+    resolved = c["milestones"]["nlb_errors_resolved"]  # base: only after 09:36's disable
+    assert resolved["base"] is None and resolved["variant"] is not None
