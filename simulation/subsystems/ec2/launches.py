@@ -18,6 +18,9 @@ A placed instance is published on the EC2 component's `InstanceFeed` (`launched`
 configuration is handed to Network Manager (held while its droplet has no lease), and it is
 terminated after an exponential lifetime (`terminated`, plus Network Manager clean-up work).
 
+An Auto Scaling group's replacement, asked on the feed (`replace`), terminates the instance at
+once and makes a launch request for the group like a customer's, retried until it succeeds.
+
 Per `window`: successful calls and failed calls by reason per second, the success share (of the
 calls that ended in the window), and
 the launch latency (it includes the state change): mean time from a request's first call to its

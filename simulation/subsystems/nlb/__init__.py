@@ -18,6 +18,10 @@ capacity finishes checks late, late checks count as failures, healthy targets an
 and AZs whose targets all look unhealthy are failed over in DNS (a whole AZ's capacity out).
 Where the remaining AZs cannot carry the demand, new connections fail (`balancer.py`).
 
+With `targets.replace_unhealthy` the groups are Auto Scaling groups with ELB health checks: a
+launched target still unhealthy when its grace period ends is replaced through the feed (EC2
+terminates it and launches one for the same NLB).
+
 Operator actions: `nlb_failover_disable`, `nlb_failover_enable`. The fix, velocity control, is a
 design switch (`velocity_control.enabled`): a cap on the capacity one NLB may remove by failover
 per interval.
