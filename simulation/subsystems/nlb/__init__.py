@@ -158,23 +158,30 @@ class Nlb(Component):
     def _on_launch(self, instance: Instance) -> None:
         if instance.preexisting:
             return  # running before the run: the NLBs' own initial targets stand for them
+        lb = self._group_for(instance)
+        if lb is None:
+            self.skipped_launches += 1
+            return
+        self.registrations += 1
+        lb.register(instance, True, self.rng.random() * self.config.health_check.interval)
+
+    def _group_for(self, instance: Instance) -> LoadBalancer | None:
+        """The NLB a launched instance joins (None: it joins none): an Auto Scaling
+        replacement its group's; else, for `attach_share` of launches, the NLB of its AZ
+        furthest below `targets_per_az`, or the next in turn."""
         group = instance.group
         if isinstance(group, LoadBalancer) and instance.az in group.zones:
-            self.registrations += 1
-            group.register(instance, True, self.rng.random() * self.config.health_check.interval)
-            return
+            return group
         lbs = self._in_az.get(instance.az)
         share = self.config.targets.attach_share
         if not lbs or (share < 1.0 and self.rng.random() >= share):
-            self.skipped_launches += 1
-            return
+            return None
         lb = max(lbs, key=lambda b: b.group.targets_per_az - b.zones[instance.az].registered)
         if lb.group.targets_per_az - lb.zones[instance.az].registered <= 0:
             i = self._rr[instance.az]
             self._rr[instance.az] = i + 1
             lb = lbs[i % len(lbs)]
-        self.registrations += 1
-        lb.register(instance, True, self.rng.random() * self.config.health_check.interval)
+        return lb
 
     def _on_ready(self, instance: Instance) -> None:
         target = self.targets.get(instance)
