@@ -61,11 +61,12 @@ def _same_matplotlib():
         )
 
 
-# The reference (and so its variants, which inherit its expectations) deviates on five
-# milestones, documented in docs/calibration.md and pinned in tests/test_reference_scenario.py;
-# the labs meet all theirs. No example may fail.
+# The reference meets every expectation (docs/calibration.md; pinned in
+# tests/test_reference_scenario.py). Its variants inherit those expectations, and what they change
+# moves milestones away from the published times, so they deviate: that is their point. The labs
+# meet all theirs. No example may fail.
 EXPECTED_STATUS = {
-    "aws-us-east-1-2025-10-20": "deviated",
+    "aws-us-east-1-2025-10-20": "ok",
     "early-dwfm-restart": "deviated",
     "nlb-velocity-control": "deviated",
     "dns-race": "ok",
