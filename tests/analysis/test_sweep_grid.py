@@ -129,6 +129,30 @@ def test_workers_get_paths_they_can_use(tmp_path):
     assert "reference_timeline" not in yaml.safe_load(_runnable_here(plan.points[0].document))
 
 
+def test_a_worker_frees_each_run_before_the_next(tmp_path, monkeypatch):
+    """A run's objects hold one another in cycles; a sweep worker must not keep them (it once
+    grew by ~90 MB a reference run until the machine killed it)."""
+    import weakref
+
+    import simulation.runner
+    from simulation.analysis.sweep.worker import Job, run_chunk
+
+    envs: list[weakref.ref] = []
+    real = simulation.runner.simulate
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        envs.append(weakref.ref(result.env))
+        return result
+
+    monkeypatch.setattr(simulation.runner, "simulate", spy)
+    plan = plan_sweep(small_scenario(tmp_path), [], [], seeds=3)
+    point = plan.points[0]
+    done = run_chunk(Job(point.index, point.params, point.document, (1, 2, 3)))
+    assert [row["seed"] for row in done.rows] == [1, 2, 3] and len(envs) == 3
+    assert [ref() for ref in envs] == [None, None, None]
+
+
 def _sweep(capsys, *argv: str) -> tuple[int, str]:
     code = main(["sweep", *argv])
     return code, capsys.readouterr().err

@@ -9,6 +9,7 @@ sweep gives the same rows whichever backend ran it, in whatever order.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -57,7 +58,14 @@ def run_chunk(job: Job) -> ChunkResult:
         path = Path(tmp) / f"point-{job.point}.yaml"
         path.write_text(_runnable_here(job.document), encoding="utf-8")
         loaded = load_scenario(path)
-        rows = [run_one(loaded, job, seed) for seed in job.seeds]
+        rows = []
+        for seed in job.seeds:
+            rows.append(run_one(loaded, job, seed))
+            # A run's objects (environment, component tree, records) hold one another in
+            # cycles, which only a full collection frees, and CPython makes those rare once
+            # a process holds many objects: without this a worker grew by ~90 MB a run of the
+            # reference and was killed for memory after some 120 runs. ~0.35 s a reference run.
+            gc.collect()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     return ChunkResult(rows, time.perf_counter() - started, worker, time.process_time() - cpu)
 
