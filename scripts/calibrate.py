@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -31,6 +32,7 @@ CHANGES: dict[str, list[str]] = {
         "operators.dwfm_throttle.at=2025-10-20T03:14:00-07:00",
         "operators.dwfm_restart.at=2025-10-20T03:14:00-07:00",
     ],
+    "NM background 1.0/s": ["ec2.network_manager.background=1/s"],
     "NM background 1.2/s": ["ec2.network_manager.background=1.2/s"],
     "NM workers 4": ["ec2.network_manager.workers=4"],
     "NM workers 6": ["ec2.network_manager.workers=6"],
@@ -44,6 +46,8 @@ CHANGES: dict[str, list[str]] = {
         "operators.dwfm_throttle.params.state_changes=false",
     ],
     "nlb attach_share 0.3": ["nlb.targets.attach_share=0.3"],
+    "checker 250 ms a check": ["nlb.checker.check_time.mean=250 ms"],
+    "checker 220 ms a check": ["nlb.checker.check_time.mean=220 ms"],
     "failover off keeps verdicts": ["nlb.failover.off_returns_targets=false"],
     "failover disable 07:00": ["operators.nlb_failover_disabled.at=2025-10-20T07:00:00-07:00"],
     "relax factor 1.15": ["operators.ec2_throttles_relaxing.params.factor=1.15"],
@@ -67,7 +71,9 @@ def run(overrides: list[str]) -> dict[str, float | None]:
     from simulation.runner import simulate
     from simulation.scenario.load import load_scenario
 
-    return dict(simulate(load_scenario(REFERENCE, overrides)).milestones)
+    milestones = dict(simulate(load_scenario(REFERENCE, overrides)).milestones)
+    gc.collect()  # free the run's cycles before the next run in this worker (see sweep/worker.py)
+    return milestones
 
 
 def main() -> None:

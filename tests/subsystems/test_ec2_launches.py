@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simulation.core.recorder import FixedClock, Level
-from simulation.subsystems.ec2.detectors import first_return, sustained
+from simulation.subsystems.ec2.detectors import episodes, first_return, sustained
 from simulation.subsystems.ec2.launches import RelaxParams, ThrottleParams
 from simulation.subsystems.ec2.network_manager import BACKGROUND, Propagation, ReduceLoadParams
 from simulation.subsystems.instances import Instance
@@ -249,6 +249,38 @@ def test_sustained_needs_the_whole_hold_and_counts_a_stretch_running_at_the_end(
     assert sustained(series([(0, 0), (95, 1)]), lambda v: v == 1, 10, 100) is None
     assert sustained(lvl, lambda v: v == 1, 1, 100, after=12) == 20
     assert sustained(None, lambda v: True, 1, 10) is None
+
+
+def test_episodes_span_short_dips_and_a_new_rise_makes_a_new_episode():
+    high = lambda v: v > 5  # noqa: E731
+    # above from 10; a 5 s dip at 30 (shorter than the 10 s clear hold) does not end it; under
+    # from 50 for good
+    one = series([(0, 0), (10, 9), (30, 1), (35, 9), (50, 1)])
+    assert episodes(one, high, 10, 10, 100) == [(10, 50)]
+    # under for 15 s at 30 ends the first; above again from 45 for 20 s is a second, still
+    # going at the end when it has not been under for the clear hold
+    two = series([(0, 0), (10, 9), (30, 1), (45, 9), (65, 1)])
+    assert episodes(two, high, 10, 10, 100) == [(10, 30), (45, 65)]
+    assert episodes(two, high, 10, 10, 70) == [(10, 30), (45, None)]
+    # a rise shorter than the start hold is no episode
+    assert episodes(series([(0, 0), (10, 9), (15, 0)]), high, 10, 10, 100) == []
+    assert episodes(None, high, 10, 10, 100) == []
+
+
+def test_the_backlog_milestones_are_the_first_backlog_s_start_and_the_last_one_s_end():
+    """Latency over 5 min from 1 h, under it for 20 min from 1:30 (the 15 min clear hold passes),
+    over again from 1:50 until 5 h: Network Manager is back to normal at 5 h, not at 1:30."""
+    nm = region(0.0001).ec2.network_manager
+
+    class Stub:
+        end = 8 * H
+
+        def level(self, scope: str, metric: str) -> Level | None:
+            assert (scope, metric) == (NM, "propagation_latency")
+            return series([(0, 2), (H, 400), (1.5 * H, 60), (1.5 * H + 1200, 900), (5 * H, 2)])
+
+    found = {name: detect(Stub()) for name, detect in nm.detectors().items()}  # type: ignore[arg-type]
+    assert found == {"nm_backlog_start": H, "nm_backlog_cleared": 5 * H}
 
 
 def test_first_return_needs_a_departure():

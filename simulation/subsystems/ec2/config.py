@@ -341,9 +341,15 @@ class NetworkManagerConfig(SectionConfig):
         description="Milestones nm_backlog_start / nm_backlog_cleared: launch propagation "
         "latency (time in Network Manager) above / back under this ...",
     )
-    backlog_sustain: Duration = Field("10 min", ge=0, description="... for this long (start) ...")
+    backlog_sustain: Duration = Field(
+        "10 min", ge=0, description="... for this long (a backlog starts) ..."
+    )
     cleared_sustain: Duration = Field(
-        "15 min", ge=0, description="... and for this long (cleared)."
+        "15 min",
+        ge=0,
+        description="... and for this long (it ends). nm_backlog_start is the first backlog's "
+        "start, nm_backlog_cleared the last one's end: a dip under the threshold followed by a "
+        "new backlog does not clear it.",
     )
     window: Duration = Field("1 min", gt=0, description="Interval of the latency samples.")
 

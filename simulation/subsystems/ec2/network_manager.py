@@ -42,7 +42,7 @@ from simulation.primitives.resilience.admission import SERVED, WorkItem
 from simulation.primitives.servers import ServerView, WorkerPool
 
 from .config import NetworkManagerConfig
-from .detectors import sustained
+from .detectors import episodes
 
 LAUNCH = "launch"
 TERMINATE = "terminate"
@@ -244,18 +244,26 @@ class NetworkManager(Component):
     def detectors(self) -> dict[str, Detector]:
         c, scope = self.config, self.scope
 
-        def start(results: Results) -> float | None:
-            lvl = results.level(scope, "propagation_latency")
+        def backlogs(results: Results) -> list[tuple[float, float | None]]:
             limit = c.backlog_latency
-            return sustained(lvl, lambda v: v > limit, c.backlog_sustain, results.end)
+            return episodes(
+                results.level(scope, "propagation_latency"),
+                lambda v: v > limit,
+                c.backlog_sustain,
+                c.cleared_sustain,
+                results.end,
+            )
+
+        def start(results: Results) -> float | None:
+            """The first backlog's start."""
+            found = backlogs(results)
+            return found[0][0] if found else None
 
         def cleared(results: Results) -> float | None:
-            t = start(results)
-            if t is None:
-                return None
-            lvl = results.level(scope, "propagation_latency")
-            limit = c.backlog_latency
-            return sustained(lvl, lambda v: v <= limit, c.cleared_sustain, results.end, after=t)
+            """The last backlog's end: propagation back to normal for good (a dip under the
+            threshold followed by a new backlog is not the end)."""
+            found = backlogs(results)
+            return found[-1][1] if found else None
 
         return {"nm_backlog_start": start, "nm_backlog_cleared": cleared}
 
