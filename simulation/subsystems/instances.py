@@ -33,11 +33,11 @@ class Instance:
     """When the Network Manager's configuration reached it (None: not yet: unreachable)."""
     terminated_at: float | None = None
     preexisting: bool = False
+    """Running before the run started (the steady state): consumers that model their own
+    initial state (the NLBs' initial targets) do not take it as a new launch."""
     group: object = None
     """The target group an Auto Scaling group launched it into, as a replacement (None: a
     customer's launch)."""
-    """Running before the run started (the steady state): consumers that model their own
-    initial state (the NLBs' initial targets) do not take it as a new launch."""
 
     @property
     def network_ready(self) -> bool:
@@ -57,8 +57,8 @@ class InstanceFeed:
         self._on_terminate: list[Callback] = []
         self._network_changes: NetworkChanges | None = None
         self.unserved_network_changes = 0
-        self._replace: Replacement | None = None
         """Changes requested while no publisher served them (a feed without EC2)."""
+        self._replace: Replacement | None = None
 
     def subscribe(
         self,
