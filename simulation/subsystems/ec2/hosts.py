@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from simpy.events import URGENT
 
@@ -57,7 +57,24 @@ class Attempt:
         self.ok = False
 
 
-class DeadlineWatch:
+class Awaiting(Protocol):
+    """A requester waiting for one work item at a time (a `LeaseOp`, a launch's call)."""
+
+    item: WorkItem | None
+
+
+class Work(Protocol):
+    """The payload of a DWFM work item: its cost in state checks and its result (`Attempt`, a
+    launch's `StateChange`)."""
+
+    units: float
+    ok: bool
+
+
+Op = TypeVar("Op", bound=Awaiting)
+
+
+class DeadlineWatch(Generic[Op]):
     """Gives up on attempts at their deadline, with one timer for all of them.
 
     Every attempt of a kind has the same timeout, so deadlines arrive in order; the watch sleeps
@@ -65,15 +82,15 @@ class DeadlineWatch:
     operation it wakes about once per timeout, not once per attempt.
     """
 
-    def __init__(self, env: SimEnv, on_timeout: Callable[[LeaseOp, WorkItem], None]) -> None:
+    def __init__(self, env: SimEnv, on_timeout: Callable[[Op, WorkItem], None]) -> None:
         self.env = env
         self.on_timeout = on_timeout
-        self.entries: deque[tuple[LeaseOp, WorkItem]] = deque()
+        self.entries: deque[tuple[Op, WorkItem]] = deque()
         self._sleeping = False
         # callbacks on bare events, scheduled where the process this was used its events
         env.call_in(0.0, self._run, None, URGENT)  # the process's start
 
-    def add(self, op: LeaseOp, item: WorkItem) -> None:
+    def add(self, op: Op, item: WorkItem) -> None:
         self.entries.append((op, item))
         if self._sleeping:
             self._sleeping = False
@@ -111,7 +128,7 @@ class DwfmHost(Component):
         self.queue = self.pool.queue
         self.restarts = 0
 
-    def _service(self, server: ServerView, payload: Attempt, _rng: random.Random) -> float:
+    def _service(self, server: ServerView, payload: Work, _rng: random.Random) -> float:
         """Resolve DynamoDB; if it answers, `units` state checks at the current memory cost."""
         if not self.resolver.resolve(self.qname).ok:
             payload.ok = False

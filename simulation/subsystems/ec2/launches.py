@@ -158,7 +158,7 @@ class Launches(Component):
         self.feed = feed
         self.propagate = propagate
         self.state_change = state_change
-        self._watch = DeadlineWatch(self.env, self._timed_out)  # type: ignore[arg-type]
+        self._watch = DeadlineWatch(self.env, self._timed_out)
         self.profile = LoadProfile(config.load)
         self.throttle: TokenBucket | None = None
         if config.throttle is not None:
@@ -306,7 +306,7 @@ class Launches(Component):
         request.item = item
         self.state_change(batch, item)
         if item.outcome is None:
-            self._watch.add(request, item)  # type: ignore[arg-type]
+            self._watch.add(request, item)
 
     def _state_changed(self, item: WorkItem) -> None:
         """DWFM settled a state change: the launch lands, or the call fails."""
