@@ -179,9 +179,7 @@ def prepare(build_python: str, compiler: str, work: Path, also: list[str]) -> Pa
     tree = work / "tree"
     shutil.copytree(ROOT / "simulation", tree / "simulation")
     modules = [f"simulation/{m}" for m in HOT + also]
-    for rel, patches in PATCHES.items():
-        if compiler != "mypyc":
-            break
+    for rel, patches in PATCHES.items() if compiler == "mypyc" else ():
         path = tree / "simulation" / rel
         text = path.read_text()
         for old, new in patches:
@@ -209,10 +207,26 @@ def prepare(build_python: str, compiler: str, work: Path, also: list[str]) -> Pa
     return tree
 
 
+def loaded_from(tree: Path | None) -> str:
+    """Where `simulation.core.env` comes from with this PYTHONPATH, outside any checkout: the
+    compiled tree must give an extension module, the pure one a .py file."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import simulation.core.env as m; print(m.__file__)"],
+        cwd=tempfile.gettempdir(),
+        env={**os.environ, "PYTHONPATH": str(tree or ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    where = proc.stdout.strip()
+    compiled = where.endswith(".so") or where.endswith(".pyd")
+    if (tree is not None) != compiled or (tree is not None and not where.startswith(str(tree))):
+        sys.exit(f"the {'compiled' if tree else 'pure'} run would import {where or proc.stderr}")
+    return where
+
+
 def bench(tree: Path | None, scenario: str) -> dict:
-    env = dict(os.environ)
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
+    """`bench_run.py` (a script: its own directory, then PYTHONPATH, on sys.path)."""
+    env = {**os.environ, "PYTHONPATH": str(tree or ROOT)}  # this checkout, or its compiled copy
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_run.py"), scenario, "--json"],
         cwd=ROOT,
@@ -229,25 +243,29 @@ def bench(tree: Path | None, scenario: str) -> dict:
 
 
 def outputs(tree: Path | None, scenario: str, out: Path) -> dict[str, bytes]:
-    env = dict(os.environ)
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
-    subprocess.run(
+    """The run's outputs. `python -m` puts the working directory first on sys.path, so both runs
+    start in the temporary directory, which holds no package (a run from the checkout would
+    import its sources whatever PYTHONPATH says), and both record the same scenario path."""
+    base = tree or ROOT
+    proc = subprocess.run(
         [
             sys.executable,
             "-m",
             "simulation",
             "run",
-            scenario,
+            str(ROOT / scenario),
             "--out",
             str(out),
             "--progress",
             "none",
         ],
-        cwd=ROOT,
-        env=env,
+        cwd=out.parent,
+        env={**os.environ, "PYTHONPATH": str(base)},
         capture_output=True,
+        text=True,
     )
+    if proc.returncode not in (0, 1):
+        sys.exit(f"{scenario} failed in the {tree or 'pure'} tree:\n{proc.stderr[-1500:]}")
     return {f: (out / f).read_bytes() for f in ("summary.json", "timeline.csv", "metrics.parquet")}
 
 
@@ -287,6 +305,8 @@ def main() -> int:
         work = Path(tmp)
         say(f"preparing a compiled copy in {work} ...")
         tree = prepare(args.build_python, args.compiler, work, args.also)
+        for t in (None, tree):
+            say(f"  {'compiled' if t else 'pure'} runs import {loaded_from(t)}")
         say("measuring ...")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(
